@@ -1,0 +1,39 @@
+# pincus: two commands set everything up on a fresh Debian 12 machine (as root):
+#   make demo   - install, start pincusd, play the book's chapter 8 on a real container
+#   make test   - install, run lint, unit and integration tests
+VENV := .venv
+PY := $(VENV)/bin/python
+export PINCUS_DIR ?= /var/lib/pincus
+
+.PHONY: all host venv demo test unit integration lint bench clean-test
+
+all: venv
+
+host:
+	bash scripts/setup-host.sh
+
+$(VENV)/.installed: pyproject.toml | host
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test,btrfs]'
+	touch $@
+
+venv: host $(VENV)/.installed
+
+demo: venv
+	bash scripts/demo.sh
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: venv
+	$(VENV)/bin/pytest -q tests/integration
+
+test: venv lint
+	$(VENV)/bin/pytest -q tests
+
+bench: venv
+	$(PY) bench/bench_instances.py
