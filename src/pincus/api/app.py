@@ -1,0 +1,33 @@
+"""The aiohttp application: every route table, the error middleware, the services."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pincus.api import (
+    events,
+    images,
+    instance_exec,
+    instance_file,
+    instance_snapshot,
+    instances,
+    operations,
+    profiles,
+    server,
+    storage_pools,
+)
+from pincus.api.context import SERVICES
+from pincus.api.response import errors_middleware
+from pincus.core.services import Services
+
+MAX_BODY = 64 << 30  # image uploads
+
+
+def build_app(services: Services) -> web.Application:
+    """The Incus REST API over the given services."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app[SERVICES] = services
+    for module in (server, operations, events, instances, instance_snapshot, instance_exec,
+                   instance_file, images, storage_pools, profiles):
+        app.add_routes(module.routes)
+    return app

@@ -1,0 +1,199 @@
+"""POST /1.0/instances/{name}/exec and the operation websockets (like cmd/incusd/instance_exec.go).
+
+Protocol, as the stock client speaks it: the operation exposes secrets in metadata.fds
+("0","1","2","control" or, interactive, "0","control"); the client opens one websocket per
+secret; output goes as binary frames, end of a stream as an empty text frame; stdin ends with
+an empty text frame; control carries window-resize and signal messages; the exit code is
+metadata.return of the finished operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal as signal_mod
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from pincus.api.context import svc
+from pincus.api.fdio import close_quietly, read_fd, set_nonblocking, write_fd
+from pincus.api.response import async_op, read_json
+from pincus.core.errors import Forbidden, InvalidArgument, NotFound
+from pincus.core.events import INSTANCE_EXEC
+from pincus.core.instances import instance_url
+from pincus.core.operations import WEBSOCKET, Operation
+from pincus.runtime.base import STOPPED, ExecProcess, ExecSpec
+
+routes = web.RouteTableDef()
+CONNECT_TIMEOUT = 30.0
+
+
+class ExecSession:
+    """The websockets of one exec operation."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self.sockets: dict[str, web.WebSocketResponse] = {}
+        self.connected = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    def attach(self, key: str, ws: web.WebSocketResponse) -> None:
+        """Register a connected websocket."""
+        self.sockets[key] = ws
+        if all(k in self.sockets for k in self.keys):
+            self.connected.set()
+
+
+SESSIONS: dict[str, ExecSession] = {}
+
+
+def _spec(req: dict[str, Any]) -> ExecSpec:
+    command = req.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+        raise InvalidArgument("Invalid command: a non-empty list of strings is required")
+    env = {str(k): str(v) for k, v in (req.get("environment") or {}).items()}
+    return ExecSpec(argv=command, environment=env, cwd=str(req.get("cwd") or ""),
+                    uid=int(req.get("user") or 0), gid=int(req.get("group") or 0))
+
+
+@routes.post("/1.0/instances/{name}/exec")
+async def instance_exec_post(request: web.Request) -> web.Response:
+    """Start a command inside a running instance."""
+    s = svc(request)
+    name = request.match_info["name"]
+    rec = s.instances.get(name)
+    if s.instances.status(rec) == STOPPED:
+        raise InvalidArgument("Instance is not running")
+    req = await read_json(request)
+    spec = _spec(req)
+    if not req.get("wait-for-websocket"):
+        raise InvalidArgument("Only exec with wait-for-websocket is supported")
+    interactive = bool(req.get("interactive"))
+    width, height = int(req.get("width") or 80), int(req.get("height") or 24)
+    keys = ["0", "control"] if interactive else ["0", "1", "2", "control"]
+    session = ExecSession(keys)
+    rt_name = s.st.runtime_name(name)
+
+    async def body(op: Operation) -> dict[str, Any]:
+        try:
+            await asyncio.wait_for(session.connected.wait(), CONNECT_TIMEOUT)
+            proc = await s.st.blocking(s.st.runtime.exec, rt_name, spec, interactive, width, height)
+            s.st.hub.lifecycle(INSTANCE_EXEC, instance_url(name), {"command": spec.argv})
+            code = await (_run_pty(s, proc, session) if interactive else _run_pipes(s, proc, session))
+        finally:
+            session.finished.set()
+            SESSIONS.pop(op.id, None)
+        return {**(op.metadata or {}), "return": code}
+
+    op = s.st.ops.create(WEBSOCKET, "Executing command", {"instances": [instance_url(name)]})
+    op.metadata = {"command": spec.argv, "environment": spec.environment, "interactive": interactive,
+                   "fds": {k: op.new_secret(k) for k in keys}}
+    SESSIONS[op.id] = session
+    op.start(body)
+    return async_op(op)
+
+
+async def _control(ws: web.WebSocketResponse, proc: ExecProcess) -> None:
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT or not msg.data.strip():
+            continue
+        try:
+            ctl = json.loads(msg.data)
+        except json.JSONDecodeError:
+            continue
+        if ctl.get("command") == "window-resize":
+            args = ctl.get("args") or {}
+            with contextlib.suppress(ValueError, OSError):
+                proc.resize(int(args.get("width", 80)), int(args.get("height", 24)))
+        elif ctl.get("command") == "signal":
+            with contextlib.suppress(ValueError, OSError, ProcessLookupError):
+                proc.signal(int(ctl.get("signal") or signal_mod.SIGTERM))
+
+
+async def _ws_to_fd(ws: web.WebSocketResponse, fd: int, close_at_eof: bool) -> None:
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY and msg.data:
+                await write_fd(fd, msg.data)
+            elif msg.type == WSMsgType.TEXT and msg.data == "":
+                break
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    except OSError:
+        pass
+    finally:
+        if close_at_eof:
+            close_quietly(fd)
+
+
+async def _fd_to_ws(fd: int, ws: web.WebSocketResponse) -> None:
+    try:
+        while data := await read_fd(fd):
+            await ws.send_bytes(data)
+        await ws.send_str("")
+    except (ConnectionResetError, RuntimeError):
+        pass
+
+
+async def _run_pipes(s: Any, proc: ExecProcess, session: ExecSession) -> int:
+    for fd in (proc.stdin_fd, proc.stdout_fd, proc.stderr_fd):
+        set_nonblocking(fd)
+    socks = session.sockets
+    loop = asyncio.get_running_loop()
+    stdin = loop.create_task(_ws_to_fd(socks["0"], proc.stdin_fd, close_at_eof=True))
+    control = loop.create_task(_control(socks["control"], proc))
+    out = loop.create_task(_fd_to_ws(proc.stdout_fd, socks["1"]))
+    err = loop.create_task(_fd_to_ws(proc.stderr_fd, socks["2"]))
+    code = await s.st.blocking(proc.wait)
+    await asyncio.gather(out, err)
+    close_quietly(proc.stdout_fd)
+    close_quietly(proc.stderr_fd)
+    await _finish(session, [stdin, control])
+    close_quietly(proc.stdin_fd)
+    return code
+
+
+async def _run_pty(s: Any, proc: ExecProcess, session: ExecSession) -> int:
+    set_nonblocking(proc.master_fd)
+    socks = session.sockets
+    loop = asyncio.get_running_loop()
+    stdin = loop.create_task(_ws_to_fd(socks["0"], proc.master_fd, close_at_eof=False))
+    control = loop.create_task(_control(socks["control"], proc))
+    out = loop.create_task(_fd_to_ws(proc.master_fd, socks["0"]))
+    code = await s.st.blocking(proc.wait)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(out, 2.0)
+    await _finish(session, [stdin, control, out])
+    close_quietly(proc.master_fd)
+    return code
+
+
+async def _finish(session: ExecSession, tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for ws in session.sockets.values():
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+
+@routes.get("/1.0/operations/{id}/websocket")
+async def operation_websocket(request: web.Request) -> web.StreamResponse:
+    """Connect one of an exec operation's websockets by its secret."""
+    s = svc(request)
+    op = s.st.ops.get(request.match_info["id"])
+    session = SESSIONS.get(op.id)
+    if session is None:
+        raise NotFound("Operation has no websockets")
+    secret = request.query.get("secret", "")
+    key = next((k for k, v in op.secrets.items() if v == secret), None)
+    if key is None or key in session.sockets:
+        raise Forbidden("Wrong secret")
+    ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+    await ws.prepare(request)
+    await ws.ping(b"keepalive")
+    session.attach(key, ws)
+    await session.finished.wait()
+    return ws

@@ -1,0 +1,97 @@
+"""Incus response envelopes (sync, async, error) and the one table mapping errors to statuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from pincus.core.errors import PincusError
+from pincus.core.operations import Operation
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def etag_of(value: Any) -> str:
+    """A quoted sha256 ETag of a JSON-able value."""
+    return '"' + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest() + '"'
+
+
+def sync(metadata: Any, etag: Any = None, status: int = 200) -> web.Response:
+    """A sync response; ``etag`` (any JSON-able value) sets the ETag header."""
+    body = {"type": "sync", "status": "Success", "status_code": 200, "operation": "",
+            "error_code": 0, "error": "", "metadata": metadata}
+    headers = {"ETag": etag_of(etag)} if etag is not None else None
+    return web.Response(body=_dumps(body).encode(), status=status, content_type="application/json", headers=headers)
+
+
+def async_op(op: Operation) -> web.Response:
+    """202 Accepted with the operation and its Location."""
+    body = {"type": "async", "status": "Operation created", "status_code": 100, "operation": op.url,
+            "error_code": 0, "error": "", "metadata": op.to_api()}
+    return web.Response(body=_dumps(body).encode(), status=202, content_type="application/json",
+                        headers={"Location": op.url})
+
+
+def error(status: int, message: str) -> web.Response:
+    """An error response in Incus's shape."""
+    body = {"type": "error", "status": "", "status_code": 0, "operation": "",
+            "error_code": status, "error": message, "metadata": None}
+    return web.Response(body=_dumps(body).encode(), status=status, content_type="application/json")
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn exceptions into Incus error envelopes."""
+    try:
+        return await handler(request)
+    except PincusError as exc:
+        return error(exc.status, str(exc))
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return error(404, "not found")
+        if exc.status == 405:
+            return error(405, "method not allowed")
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return error(400, f"Invalid request body: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a handler bug must still answer in Incus's shape
+        log.exception("%s %s failed", request.method, request.path)
+        return error(500, str(exc) or type(exc).__name__)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; empty body -> {}."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        from pincus.core.errors import InvalidArgument
+
+        raise InvalidArgument("Invalid request body: a JSON object is expected")
+    return body
+
+
+def check_etag(request: web.Request, current: Any) -> None:
+    """Honour If-Match: 412 when the client's ETag no longer matches."""
+    wanted = request.headers.get("If-Match")
+    if wanted and wanted != etag_of(current):
+        from pincus.core.errors import PreconditionFailed
+
+        raise PreconditionFailed("ETag doesn't match")
+
+
+def recursion(request: web.Request) -> int:
+    """The ?recursion= level."""
+    try:
+        return int(request.query.get("recursion", "0"))
+    except ValueError:
+        return 0

@@ -1,0 +1,250 @@
+"""Instance records: create (from an image, a copy, a snapshot or nothing), update, rename, delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pincus.core import names
+from pincus.core.config_keys import is_true, validate_config
+from pincus.core.errors import Conflict, InvalidArgument, NotFound
+from pincus.core.events import INSTANCE_CREATED, INSTANCE_DELETED, INSTANCE_RENAMED, INSTANCE_UPDATED
+from pincus.core.images import Images
+from pincus.core.profiles import check_profiles_exist, expand, root_disk_pool
+from pincus.core.revert import Reverter
+from pincus.core.state import State
+from pincus.db.records import InstanceRecord
+from pincus.db.schema import CREATING, DELETING, READY
+from pincus.db.store import db_time
+from pincus.runtime.base import STOPPED
+from pincus.storage.drivers.base import CONTAINER, Freezer, Volume
+
+Devices = dict[str, dict[str, str]]
+
+
+def instance_url(name: str) -> str:
+    """API path of an instance."""
+    return f"/1.0/instances/{name}"
+
+
+class Instances:
+    """Instance lifecycle rules on top of the store, the storage drivers and the runtime."""
+
+    def __init__(self, st: State, images: Images) -> None:
+        self.st = st
+        self.images = images
+
+    # lookups ---------------------------------------------------------------------------------
+
+    def get(self, name: str) -> InstanceRecord:
+        """A ready instance by name; a name with a snapshot part is refused as Incus does."""
+        if "/" in name:
+            raise InvalidArgument("Invalid instance name")
+        return self.st.store.get_instance(name)
+
+    def expanded(self, rec: InstanceRecord) -> tuple[dict[str, str], Devices]:
+        """Effective config and devices (profiles applied)."""
+        return expand(self.st.store, rec.profiles, rec.config, rec.devices)
+
+    def volume(self, rec: InstanceRecord) -> Volume:
+        """The storage volume of an instance."""
+        return Volume(rec.pool, CONTAINER, rec.name)
+
+    def rootfs(self, rec: InstanceRecord) -> Path:
+        """The instance's root filesystem on the host."""
+        return self.st.driver(rec.pool).volume_path(self.volume(rec)) / "rootfs"
+
+    def status(self, rec: InstanceRecord) -> str:
+        """Running, Stopped or Frozen, from the runtime."""
+        return self.st.runtime.state(self.st.runtime_name(rec.name)).status
+
+    def freezer(self, rec: InstanceRecord) -> Freezer | None:
+        """A freeze context for copying a running instance's volume; None when it is stopped."""
+        if not self.is_running(rec):
+            return None
+        runtime, rt_name = self.st.runtime, self.st.runtime_name(rec.name)
+
+        @contextmanager
+        def freeze() -> Iterator[None]:
+            runtime.freeze(rt_name)
+            try:
+                yield
+            finally:
+                runtime.unfreeze(rt_name)
+
+        return freeze
+
+    def is_running(self, rec: InstanceRecord) -> bool:
+        """True when running or frozen."""
+        return self.status(rec) != STOPPED
+
+    # create ----------------------------------------------------------------------------------
+
+    def prepare(self, req: dict[str, Any]) -> tuple[InstanceRecord, dict[str, Any]]:
+        """Validate an InstancesPost body; return the record to create and its source."""
+        name = req.get("name") or names.random_instance_name()
+        names.validate_instance_name(name)
+        if req.get("type", "container") not in ("container", ""):
+            raise InvalidArgument("Virtual machines are not supported by this server")
+        if self.st.store.instance_names().count(name) or self._exists_any(name):
+            raise Conflict(f'Instance "{name}" already exists')
+        profiles = req.get("profiles")
+        profiles = ["default"] if profiles is None else list(profiles)
+        check_profiles_exist(self.st.store, profiles)
+        config = {str(k): str(v) if not isinstance(v, str) else v for k, v in (req.get("config") or {}).items()}
+        devices = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in (req.get("devices") or {}).items()}
+        validate_config(config)
+        _, exp_devices = expand(self.st.store, profiles, config, devices)
+        pool = root_disk_pool(exp_devices)
+        self.st.driver(pool)
+        now = db_time(self.st.clock())
+        rec = InstanceRecord(
+            name=name, pool=pool, created_at=now, last_used_at=db_time(None),
+            architecture="x86_64", ephemeral=bool(req.get("ephemeral", False)),
+            description=str(req.get("description", "")), config=config, devices=devices, profiles=profiles,
+        )
+        source = dict(req.get("source") or {"type": "none"})
+        if source.get("type") not in ("image", "copy", "none", ""):
+            raise InvalidArgument(f"Unknown source type {source.get('type')}")
+        return rec, source
+
+    def _exists_any(self, name: str) -> bool:
+        return any(r.name == name for r in self.st.store.instances(include_pending=True))
+
+    async def create(self, rec: InstanceRecord, source: dict[str, Any]) -> InstanceRecord:
+        """Create the record and its volume; on any failure nothing is left."""
+        kind = source.get("type") or "none"
+        async with self.st.locks.hold(f"instance:{rec.name}"):
+            with Reverter() as rev:
+                rec.config.setdefault("volatile.uuid", str(uuid.uuid4()))
+                rec.config.setdefault("volatile.uuid.generation", rec.config["volatile.uuid"])
+                rec.config["volatile.last_state.power"] = "STOPPED"
+                if kind == "image":
+                    image = self.images.resolve(source)
+                    rec.architecture = image.architecture
+                    rec.config["volatile.base_image"] = image.fingerprint
+                    for key, value in image.properties.items():
+                        rec.config.setdefault(f"image.{key}", value)
+                rec.pending = CREATING
+                self.st.store.create_instance(rec)
+                rev.add(lambda: self.st.store.delete_instance(rec.id))
+                vol = self.volume(rec)
+                driver = self.st.driver(rec.pool)
+                if kind == "image":
+                    image_vol = await self.images.ensure_volume(image, rec.pool)
+                    await self.st.blocking(driver.create_volume_from_copy, vol, image_vol)
+                elif kind == "copy":
+                    await self._create_from_copy(rec, source)
+                else:
+                    await self.st.blocking(driver.create_volume, vol, lambda p: (p / "rootfs").mkdir(mode=0o755))
+                rev.add(lambda: driver.delete_volume(vol))
+                rec.pending = READY
+                self.st.store.update_instance(rec)
+                rev.success()
+        self.st.hub.lifecycle(INSTANCE_CREATED, instance_url(rec.name))
+        return rec
+
+    async def _create_from_copy(self, rec: InstanceRecord, source: dict[str, Any]) -> None:
+        """Copy an instance (with its snapshots unless instance_only) or one snapshot into rec."""
+        src_name = str(source.get("source", ""))
+        inst_name, _, snap_name = src_name.partition("/")
+        src = self.get(inst_name)
+        src_vol = self.volume(src)
+        driver = self.st.driver(rec.pool)
+        if src.pool != rec.pool:
+            raise InvalidArgument("Copying between storage pools is not supported yet")
+        if snap_name:
+            snap = self.st.store.get_snapshot(src, snap_name)
+            rec.config = {**snap.config, **rec.config}
+            await self.st.blocking(driver.create_volume_from_copy, self.volume(rec), src_vol.snapshot(snap.name))
+            return
+        rec.config = {k: v for k, v in {**src.config, **rec.config}.items() if not k.startswith("volatile.")}
+        rec.config.setdefault("volatile.uuid", str(uuid.uuid4()))
+        rec.config["volatile.last_state.power"] = "STOPPED"
+        self.st.store.update_instance(rec)
+        await self.st.blocking(driver.create_volume_from_copy, self.volume(rec), src_vol, self.freezer(src))
+        if source.get("instance_only"):
+            return
+        for snap in self.st.store.snapshots(src.id):
+            copy = type(snap)(**{**snap.__dict__, "id": 0, "instance_id": rec.id})
+            self.st.store.create_snapshot(copy, rec.name)
+            dst = self.volume(rec).snapshot(snap.name)
+            await self.st.blocking(driver.create_volume_from_copy, dst, src_vol.snapshot(snap.name))
+
+    # update / rename / delete -----------------------------------------------------------------
+
+    async def update(self, name: str, put: dict[str, Any], patch: bool) -> None:
+        """Apply an InstancePut (PUT replaces, PATCH merges) to config, devices, profiles."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.get(name)
+            volatile = {k: v for k, v in rec.config.items() if k.startswith("volatile.")}
+            if "config" in put and put["config"] is not None:
+                config = {str(k): str(v) for k, v in put["config"].items()}
+                new = {**rec.config, **config} if patch else {**config, **volatile}
+                validate_config({k: v for k, v in new.items() if not k.startswith("volatile.")})
+                rec.config = new
+            if "devices" in put and put["devices"] is not None:
+                devices = {k: {a: str(b) for a, b in v.items()} for k, v in put["devices"].items()}
+                rec.devices = {**rec.devices, **devices} if patch else devices
+            if put.get("profiles") is not None:
+                check_profiles_exist(self.st.store, list(put["profiles"]))
+                rec.profiles = list(put["profiles"])
+            if "description" in put and put["description"] is not None:
+                rec.description = str(put["description"])
+            if "ephemeral" in put and put["ephemeral"] is not None:
+                rec.ephemeral = bool(put["ephemeral"])
+            _, devices_exp = self.expanded(rec)
+            if root_disk_pool(devices_exp) != rec.pool:
+                raise InvalidArgument("Changing the root disk pool of an existing instance is not supported")
+            self.st.store.update_instance(rec)
+        self.st.hub.lifecycle(INSTANCE_UPDATED, instance_url(name))
+
+    async def rename(self, name: str, new_name: str) -> None:
+        """Rename a stopped instance, its volume and its snapshots."""
+        names.validate_instance_name(new_name)
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.get(name)
+            if self.is_running(rec):
+                raise InvalidArgument("Renaming of running instance not allowed")
+            if self._exists_any(new_name):
+                raise Conflict(f'Name "{new_name}" already in use')
+            driver = self.st.driver(rec.pool)
+            with Reverter() as rev:
+                await self.st.blocking(driver.rename_volume, self.volume(rec), new_name)
+                rev.add(lambda: driver.rename_volume(Volume(rec.pool, CONTAINER, new_name), name))
+                rec.name = new_name
+                self.st.store.update_instance(rec)
+                rev.success()
+            await self.st.blocking(self.st.runtime.forget, self.st.runtime_name(name))
+        self.st.hub.lifecycle(INSTANCE_RENAMED, instance_url(new_name), {"old_name": name})
+
+    async def delete(self, name: str) -> None:
+        """Delete a stopped, unprotected instance with its snapshots."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.get(name)
+            config, _ = self.expanded(rec)
+            if self.is_running(rec):
+                raise InvalidArgument("Instance is running")
+            if is_true(config.get("security.protection.delete")):
+                raise InvalidArgument("Instance is protected")
+            rec.pending = DELETING
+            self.st.store.update_instance(rec)
+            await self.finish_delete(rec)
+        self.st.hub.lifecycle(INSTANCE_DELETED, instance_url(name))
+
+    async def finish_delete(self, rec: InstanceRecord) -> None:
+        """Remove the volume (snapshots included), runtime files and the row of a DELETING instance."""
+        driver = self.st.driver(rec.pool)
+        await self.st.blocking(driver.delete_volume, self.volume(rec))
+        await self.st.blocking(self.st.runtime.forget, self.st.runtime_name(rec.name))
+        self.st.store.delete_instance(rec.id)
+
+    def require(self, name: str) -> InstanceRecord:
+        """Like get, with Incus's not-found message."""
+        try:
+            return self.get(name)
+        except NotFound:
+            raise NotFound(f'Failed to fetch instance "{name}" in project "default": Instance not found') from None

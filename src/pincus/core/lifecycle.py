@@ -1,0 +1,133 @@
+"""Start, stop, restart, freeze and unfreeze instances through the runtime."""
+
+from __future__ import annotations
+
+import uuid
+
+from pincus.core.config_keys import is_true
+from pincus.core.errors import InvalidArgument
+from pincus.core.events import (
+    INSTANCE_PAUSED,
+    INSTANCE_RESTARTED,
+    INSTANCE_RESUMED,
+    INSTANCE_SHUTDOWN,
+    INSTANCE_STARTED,
+    INSTANCE_STOPPED,
+)
+from pincus.core.instances import Instances, instance_url
+from pincus.core.state import State
+from pincus.db.records import InstanceRecord
+from pincus.db.store import db_time
+from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec
+
+MAX_STOP_TIMEOUT = 600.0
+
+
+class Lifecycle:
+    """Power-state changes; each holds the instance lock."""
+
+    def __init__(self, st: State, instances: Instances) -> None:
+        self.st = st
+        self.instances = instances
+
+    def spec(self, rec: InstanceRecord) -> ContainerSpec:
+        """The runtime description of an instance."""
+        config, _ = self.instances.expanded(rec)
+        env = {k.removeprefix("environment."): v for k, v in config.items() if k.startswith("environment.")}
+        limits = {k: v for k, v in config.items() if k.startswith("limits.") and v}
+        log_dir = self.st.paths.logs / rec.name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return ContainerSpec(
+            name=self.st.runtime_name(rec.name),
+            hostname=rec.name,
+            rootfs=str(self.instances.rootfs(rec)),
+            environment=env,
+            limits=limits,
+            privileged=True,
+            log_file=str(log_dir / "lxc.log"),
+        )
+
+    async def start(self, name: str) -> None:
+        """Start a stopped instance."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            await self._start(self.instances.get(name))
+        self.st.hub.lifecycle(INSTANCE_STARTED, instance_url(name))
+
+    async def _start(self, rec: InstanceRecord) -> None:
+        status = self.instances.status(rec)
+        if status == RUNNING:
+            raise InvalidArgument("The instance is already running")
+        if status == FROZEN:  # as Incus: starting a frozen instance thaws it
+            await self.st.blocking(self.st.runtime.unfreeze, self.st.runtime_name(rec.name))
+        else:
+            await self.st.blocking(self.st.runtime.start, self.spec(rec))
+        rec.config["volatile.last_state.power"] = "RUNNING"
+        rec.last_used_at = db_time(self.st.clock())
+        self.st.store.update_instance(rec)
+
+    async def stop(self, name: str, timeout: float, force: bool) -> None:
+        """Stop an instance: clean shutdown within timeout (negative: wait up to the cap), or kill."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.instances.get(name)
+            if self.instances.status(rec) == STOPPED:
+                raise InvalidArgument("The instance is already stopped")
+            await self._stop(rec, timeout, force)
+        self.st.hub.lifecycle(INSTANCE_STOPPED if force else INSTANCE_SHUTDOWN, instance_url(name))
+
+    async def _stop(self, rec: InstanceRecord, timeout: float, force: bool) -> None:
+        if timeout < 0 or timeout > MAX_STOP_TIMEOUT:
+            timeout = MAX_STOP_TIMEOUT
+        await self.st.blocking(self.st.runtime.stop, self.st.runtime_name(rec.name), timeout, force)
+        rec.config["volatile.last_state.power"] = "STOPPED"
+        self.st.store.update_instance(rec)
+
+    async def restart(self, name: str, timeout: float, force: bool) -> None:
+        """Stop then start a running instance."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.instances.get(name)
+            if self.instances.status(rec) == STOPPED:
+                raise InvalidArgument("The instance isn't running")
+            await self._stop(rec, timeout, force)
+            await self._start(rec)
+        self.st.hub.lifecycle(INSTANCE_RESTARTED, instance_url(name))
+
+    async def freeze(self, name: str) -> None:
+        """Freeze a running instance."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.instances.get(name)
+            if self.instances.status(rec) != RUNNING:
+                raise InvalidArgument("The instance isn't running")
+            await self.st.blocking(self.st.runtime.freeze, self.st.runtime_name(name))
+            rec.config["volatile.last_state.power"] = "FROZEN"
+            self.st.store.update_instance(rec)
+        self.st.hub.lifecycle(INSTANCE_PAUSED, instance_url(name))
+
+    async def unfreeze(self, name: str) -> None:
+        """Thaw a frozen instance."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.instances.get(name)
+            if self.instances.status(rec) != FROZEN:
+                raise InvalidArgument("The instance is not frozen")
+            await self.st.blocking(self.st.runtime.unfreeze, self.st.runtime_name(name))
+            rec.config["volatile.last_state.power"] = "RUNNING"
+            self.st.store.update_instance(rec)
+        self.st.hub.lifecycle(INSTANCE_RESUMED, instance_url(name))
+
+    async def stop_for_change(self, rec: InstanceRecord) -> bool:
+        """Kill a running instance before a disk change (restore); return whether it was running."""
+        if self.instances.status(rec) == STOPPED:
+            return False
+        await self.st.blocking(self.st.runtime.stop, self.st.runtime_name(rec.name), 0.0, True)
+        return True
+
+    async def start_after_change(self, rec: InstanceRecord) -> None:
+        """Start an instance again after a disk change, with a new generation id."""
+        rec.config["volatile.uuid.generation"] = str(uuid.uuid4())
+        await self._start(rec)
+
+    def autostart_wanted(self, rec: InstanceRecord) -> bool:
+        """Whether the instance should run after a host boot (boot.autostart or last state)."""
+        config, _ = self.instances.expanded(rec)
+        if "boot.autostart" in config:
+            return is_true(config["boot.autostart"])
+        return rec.config.get("volatile.last_state.power") == "RUNNING"

@@ -1,0 +1,221 @@
+"""Instance snapshots: create, delete, rename, expiry, restore, and expiry pruning.
+
+A snapshot is a database row plus a read-only volume. Both appear together or not at all:
+the row is written as CREATING before the volume and marked READY after it; deletion marks
+DELETING first. recover() at daemon start finishes or undoes whatever a crash interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from pincus.core import expiry as expiry_mod
+from pincus.core import names, pattern
+from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.core.events import SNAPSHOT_CREATED, SNAPSHOT_DELETED, SNAPSHOT_RENAMED, SNAPSHOT_UPDATED
+from pincus.core.instances import Instances, instance_url
+from pincus.core.lifecycle import Lifecycle
+from pincus.core.revert import Reverter
+from pincus.core.state import State
+from pincus.core.timefmt import parse_time
+from pincus.db.records import InstanceRecord, SnapshotRecord
+from pincus.db.schema import CREATING, DELETING, READY
+from pincus.db.store import db_time, from_db_time
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATTERN = "snap%d"
+STATEFUL_REFUSED = (
+    "Stateful snapshots are not supported on this server: they need CRIU to checkpoint the "
+    "container's processes, and CRIU cannot run on this host's kernel"
+)
+
+
+def snapshot_url(instance: str, snapshot: str) -> str:
+    """API path of a snapshot."""
+    return f"/1.0/instances/{instance}/snapshots/{snapshot}"
+
+
+class Snapshots:
+    """Snapshot rules; every change holds the instance's lock."""
+
+    def __init__(self, st: State, instances: Instances, lifecycle: Lifecycle) -> None:
+        self.st = st
+        self.instances = instances
+        self.lifecycle = lifecycle
+
+    def list(self, rec: InstanceRecord) -> list[SnapshotRecord]:
+        """Ready snapshots of an instance, oldest first."""
+        return self.st.store.snapshots(rec.id)
+
+    def get(self, rec: InstanceRecord, name: str) -> SnapshotRecord:
+        """One snapshot by bare name."""
+        return self.st.store.get_snapshot(rec, name)
+
+    # create ----------------------------------------------------------------------------------
+
+    def check_create(self, rec: InstanceRecord, name: str, stateful: bool) -> None:
+        """Refuse what cannot be created before an operation is started."""
+        if stateful:
+            raise NotSupported(STATEFUL_REFUSED)
+        if name:
+            names.validate_snapshot_name(name)
+            if self.st.store.snapshot_exists(rec.id, name):
+                raise Conflict(f'Snapshot "{name}" of instance "{rec.name}" already exists')
+
+    def expiry_for(self, config: dict[str, str], requested: str | None, manual: bool, now: datetime) -> datetime | None:
+        """When a new snapshot expires: the request's date, else snapshots.expiry(.manual) from now."""
+        if requested is not None:
+            return parse_time(requested)
+        spec = config.get("snapshots.expiry", "")
+        if manual and config.get("snapshots.expiry.manual"):
+            spec = config["snapshots.expiry.manual"]
+        return expiry_mod.parse_expiry(spec, now) if spec else None
+
+    async def create(
+        self, inst_name: str, name: str = "", stateful: bool = False,
+        expires_at: str | None = None, manual: bool = True,
+    ) -> SnapshotRecord:
+        """Take a snapshot (of a running instance too); complete or absent, never half-made."""
+        async with self.st.locks.hold(f"instance:{inst_name}"):
+            rec = self.instances.get(inst_name)
+            self.check_create(rec, name, stateful)
+            config, _ = self.instances.expanded(rec)
+            now = self.st.clock()
+            if not name:
+                existing = [s.name for s in self.st.store.snapshots(rec.id, include_pending=True)]
+                name = pattern.next_snapshot_name(config.get("snapshots.pattern") or DEFAULT_PATTERN, existing, now)
+                names.validate_snapshot_name(name)
+            expiry = self.expiry_for(config, expires_at, manual, now)
+            snap = SnapshotRecord(
+                instance_id=rec.id, name=name, created_at=db_time(now), expires_at=db_time(expiry),
+                last_used_at=db_time(None), architecture=rec.architecture, ephemeral=rec.ephemeral,
+                config=dict(rec.config), devices=dict(rec.devices), profiles=list(rec.profiles), pending=CREATING,
+            )
+            driver = self.st.driver(rec.pool)
+            snap_vol = self.instances.volume(rec).snapshot(name)
+            with Reverter() as rev:
+                self.st.store.create_snapshot(snap, rec.name)
+                rev.add(lambda: self.st.store.delete_snapshot(snap.id))
+                await self.st.blocking(driver.create_snapshot, snap_vol, self.instances.freezer(rec))
+                rev.add(lambda: driver.delete_snapshot(snap_vol))
+                snap.pending = READY
+                self.st.store.update_snapshot(snap)
+                rev.success()
+        self.st.hub.lifecycle(SNAPSHOT_CREATED, snapshot_url(inst_name, name))
+        return snap
+
+    # delete / rename / update ----------------------------------------------------------------
+
+    async def delete(self, inst_name: str, name: str) -> None:
+        """Delete one snapshot (row marked first, so a crash finishes the delete at restart)."""
+        async with self.st.locks.hold(f"instance:{inst_name}"):
+            rec = self.instances.get(inst_name)
+            snap = self.get(rec, name)
+            await self._delete(rec, snap)
+        self.st.hub.lifecycle(SNAPSHOT_DELETED, snapshot_url(inst_name, name))
+
+    async def _delete(self, rec: InstanceRecord, snap: SnapshotRecord) -> None:
+        snap.pending = DELETING
+        self.st.store.update_snapshot(snap)
+        driver = self.st.driver(rec.pool)
+        await self.st.blocking(driver.delete_snapshot, self.instances.volume(rec).snapshot(snap.name))
+        self.st.store.delete_snapshot(snap.id)
+
+    async def rename(self, inst_name: str, name: str, new_name: str) -> None:
+        """Rename a snapshot; the new name must be free."""
+        if not new_name:
+            raise InvalidArgument("A new name for the snapshot must be provided")
+        names.validate_snapshot_name(new_name)
+        async with self.st.locks.hold(f"instance:{inst_name}"):
+            rec = self.instances.get(inst_name)
+            snap = self.get(rec, name)
+            if self.st.store.snapshot_exists(rec.id, new_name):
+                raise Conflict(f"Name '{inst_name}/{new_name}' already in use")
+            driver = self.st.driver(rec.pool)
+            snap_vol = self.instances.volume(rec).snapshot(name)
+            with Reverter() as rev:
+                await self.st.blocking(driver.rename_snapshot, snap_vol, new_name)
+                rev.add(lambda: driver.rename_snapshot(self.instances.volume(rec).snapshot(new_name), name))
+                snap.name = new_name
+                self.st.store.update_snapshot(snap)
+                rev.success()
+        self.st.hub.lifecycle(SNAPSHOT_RENAMED, snapshot_url(inst_name, new_name), {"old_name": name})
+
+    async def update(self, inst_name: str, name: str, put: dict[str, Any]) -> None:
+        """Change a snapshot's expiry (the only editable field); no expires_at: no change."""
+        async with self.st.locks.hold(f"instance:{inst_name}"):
+            rec = self.instances.get(inst_name)
+            snap = self.get(rec, name)
+            if "expires_at" not in put or put["expires_at"] is None:
+                return
+            snap.expires_at = db_time(parse_time(str(put["expires_at"])))
+            self.st.store.update_snapshot(snap)
+        self.st.hub.lifecycle(SNAPSHOT_UPDATED, snapshot_url(inst_name, name))
+
+    # restore ---------------------------------------------------------------------------------
+
+    def resolve_restore(self, rec: InstanceRecord, restore: str) -> SnapshotRecord:
+        """The snapshot named by InstancePut.restore (``snap`` or ``inst/snap``)."""
+        inst_part, _, snap_part = restore.rpartition("/")
+        if inst_part and inst_part != rec.name:
+            raise InvalidArgument(f'Snapshot "{restore}" does not belong to instance "{rec.name}"')
+        return self.get(rec, snap_part)
+
+    async def restore(self, inst_name: str, restore: str, stateful: bool = False, disk_only: bool = False) -> None:
+        """Restore a snapshot: kill if running, swap the rootfs in one step, apply its config, restart."""
+        if stateful:
+            raise NotSupported(STATEFUL_REFUSED)
+        async with self.st.locks.hold(f"instance:{inst_name}"):
+            rec = self.instances.get(inst_name)
+            snap = self.resolve_restore(rec, restore)
+            was_running = await self.lifecycle.stop_for_change(rec)
+            rec.pending_restore = json.dumps({"snapshot": snap.name, "disk_only": disk_only})
+            self.st.store.update_instance(rec)
+            await self.finish_restore(rec, snap, disk_only)
+            if was_running:
+                await self.lifecycle.start_after_change(rec)
+            else:
+                self.st.store.update_instance(rec)
+        self.st.hub.lifecycle("instance-restored", instance_url(inst_name), {"snapshot": snap.name})
+
+    async def finish_restore(self, rec: InstanceRecord, snap: SnapshotRecord, disk_only: bool) -> None:
+        """Swap the volume and apply the snapshot's config (idempotent: recovery re-runs it)."""
+        driver = self.st.driver(rec.pool)
+        vol = self.instances.volume(rec)
+        await self.st.blocking(driver.restore_snapshot, vol, vol.snapshot(snap.name))
+        if not disk_only:
+            keep = {k: v for k, v in rec.config.items() if k in ("volatile.uuid", "volatile.last_state.power")}
+            rec.config = {**snap.config, **keep}
+            rec.devices = dict(snap.devices)
+            rec.profiles = list(snap.profiles)
+            rec.architecture = snap.architecture
+            rec.ephemeral = snap.ephemeral
+        rec.pending_restore = ""
+        self.st.store.update_instance(rec)
+
+    # expiry ----------------------------------------------------------------------------------
+
+    async def prune_expired(self, now: datetime) -> list[str]:
+        """Delete every snapshot whose expiry is due; return their full names."""
+        pruned: list[str] = []
+        for snap in self.st.store.expired_snapshots(db_time(now)):
+            inst = next((r for r in self.st.store.instances() if r.id == snap.instance_id), None)
+            if inst is None:
+                continue
+            try:
+                await self.delete(inst.name, snap.name)
+                pruned.append(f"{inst.name}/{snap.name}")
+            except NotFound:
+                continue
+            except Exception:  # noqa: BLE001 - one failure must not stop the others
+                log.exception("failed pruning expired snapshot %s/%s", inst.name, snap.name)
+        return pruned
+
+    def next_expiry(self) -> datetime | None:
+        """The earliest pending expiry, for a scheduler that sleeps until then."""
+        value = self.st.store.next_expiry()
+        return from_db_time(value) if value else None

@@ -1,0 +1,101 @@
+"""SQLite schema as an append-only list of migrations; the version lives in PRAGMA user_version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Never edit a shipped migration: append a new one.
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE storage_pools (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        driver TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}',
+        pending INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE profiles (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}',
+        devices TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL UNIQUE,
+        filename TEXT NOT NULL DEFAULT '',
+        size INTEGER NOT NULL DEFAULT 0,
+        architecture TEXT NOT NULL DEFAULT 'x86_64',
+        type TEXT NOT NULL DEFAULT 'container',
+        public INTEGER NOT NULL DEFAULT 0,
+        auto_update INTEGER NOT NULL DEFAULT 0,
+        properties TEXT NOT NULL DEFAULT '{}',
+        split INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        uploaded_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL
+    );
+    CREATE TABLE image_aliases (
+        name TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL REFERENCES images(fingerprint) ON DELETE CASCADE,
+        description TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE instances (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL DEFAULT 'container',
+        architecture TEXT NOT NULL DEFAULT 'x86_64',
+        ephemeral INTEGER NOT NULL DEFAULT 0,
+        stateful INTEGER NOT NULL DEFAULT 0,
+        description TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        devices TEXT NOT NULL DEFAULT '{}',
+        profiles TEXT NOT NULL DEFAULT '[]',
+        pool TEXT NOT NULL,
+        pending INTEGER NOT NULL DEFAULT 0,
+        pending_restore TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        last_used_at TEXT NOT NULL,
+        stateful INTEGER NOT NULL DEFAULT 0,
+        architecture TEXT NOT NULL DEFAULT 'x86_64',
+        ephemeral INTEGER NOT NULL DEFAULT 0,
+        description TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}',
+        devices TEXT NOT NULL DEFAULT '{}',
+        profiles TEXT NOT NULL DEFAULT '[]',
+        pending INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (instance_id, name)
+    );
+    CREATE INDEX snapshots_expiry ON snapshots (expires_at);
+    """,
+]
+
+# Values of the ``pending`` columns: a row being created, or being deleted. Recovery at daemon
+# start finishes deletions and undoes creations, so a crash never leaves a half-made object.
+READY = 0
+CREATING = 1
+DELETING = 2
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations the database lacks; return the resulting schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"Database schema {version} is newer than this pincusd ({len(MIGRATIONS)})")
+    for number in range(version, len(MIGRATIONS)):
+        with conn:
+            conn.executescript("BEGIN;" + MIGRATIONS[number] + f";PRAGMA user_version = {number + 1};COMMIT;")
+    return len(MIGRATIONS)
