@@ -102,7 +102,7 @@ class Pincusd:
         status, data = self.api("PUT", "/1.0/profiles/default", {
             "description": "Default Incus profile", "config": {},
             "devices": {"root": {"type": "disk", "path": "/", "pool": name}}})
-        assert data.get("metadata", {}).get("status_code", 200) == 200 or status == 200, data
+        assert status == 200, data
 
     def import_busybox(self, alias: str = "busybox") -> str:
         """Import the busybox test image; return its fingerprint."""
@@ -169,7 +169,10 @@ def start_pincusd(base: Path | None = None, timeout: float = 30.0) -> Pincusd:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"pincusd exited: {log.read_text()[-3000:]}")
+            text = log.read_text()[-3000:]
+            daemon.stop()
+            log.unlink(missing_ok=True)
+            raise RuntimeError(f"pincusd exited: {text}")
         if daemon.socket.exists():
             try:
                 status, _ = daemon.api("GET", "/1.0")
@@ -178,8 +181,10 @@ def start_pincusd(base: Path | None = None, timeout: float = 30.0) -> Pincusd:
             except OSError:
                 pass
         time.sleep(0.05)
+    text = log.read_text()[-3000:]
     daemon.stop()
-    raise RuntimeError(f"pincusd did not start: {log.read_text()[-3000:]}")
+    log.unlink(missing_ok=True)
+    raise RuntimeError(f"pincusd did not start: {text}")
 
 
 if __name__ == "__main__":

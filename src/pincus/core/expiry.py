@@ -14,6 +14,7 @@ microseconds, so the nanoseconds Go can carry are truncated.
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
 
@@ -27,6 +28,7 @@ INVALID_EXPIRY = "Invalid expiry expression"
 _TERM = re.compile(r"([0-9]+)([SMHdwmy])")
 _INT64_MAX = 2**63 - 1
 _TRIM = "".join(sorted(GO_SPACES))
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})"
@@ -143,7 +145,12 @@ def parse_time(value: str) -> datetime:
         raise InvalidArgument(f'parsing time {go_quote(value)} as "2006-01-02T15:04:05Z07:00": bad format')
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     frac, zone = match.group(7), match.group(8)
-    micro = int((frac or "")[:6].ljust(6, "0"))
+    month_days = _MONTH_DAYS[month - 1] + (month == 2 and calendar.isleap(year)) if 1 <= month <= 12 else 31
+    limits = (("year", year, 1, 9999), ("month", month, 1, 12), ("day", day, 1, month_days),
+              ("hour", hour, 0, 23), ("minute", minute, 0, 59), ("second", second, 0, 59))
+    for field, number, low, high in limits:
+        if not low <= number <= high:
+            raise InvalidArgument(f"parsing time {go_quote(value)}: {field} out of range")
     tz: tzinfo = timezone.utc
     if zone != "Z":
         hours, minutes = int(zone[1:3]), int(zone[4:6])
@@ -151,10 +158,8 @@ def parse_time(value: str) -> datetime:
             raise InvalidArgument(f"parsing time {go_quote(value)}: time zone offset out of range")
         offset = timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1)
         tz = timezone(offset) if offset else timezone.utc
-    try:
-        return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
-    except ValueError as exc:
-        raise InvalidArgument(f"parsing time {go_quote(value)}: {exc}") from exc
+    micro = int((frac or "")[:6].ljust(6, "0"))
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
 
 
 def parse_optional_time(value: str | None) -> datetime | None:

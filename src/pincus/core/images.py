@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from pincus.core.revert import Reverter
 from pincus.core.state import State
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time
-from pincus.images import format as image_format
+from pincus.images.fingerprint import fingerprint as image_fingerprint
+from pincus.images.metadata import read_metadata
+from pincus.images.unpack import unpack_image
 from pincus.storage.drivers.base import IMAGE, Volume
 
 
@@ -31,8 +34,8 @@ class Images:
     def import_files(self, meta: Path, rootfs: Path | None, filename: str = "", public: bool = False,
                      aliases: list[dict[str, str]] | None = None) -> ImageRecord:
         """Register uploaded tarballs (moved into the store); a known fingerprint is a conflict."""
-        fingerprint = image_format.fingerprint(meta, rootfs)
-        metadata = image_format.read_metadata(meta)
+        fingerprint = image_fingerprint(meta, rootfs) if rootfs else image_fingerprint(meta)
+        metadata, _ = read_metadata(meta)
         size = meta.stat().st_size + (rootfs.stat().st_size if rootfs else 0)
         try:
             self.st.store.get_image(fingerprint)
@@ -43,13 +46,13 @@ class Images:
         dest_meta, _ = self.tarballs(fingerprint)
         dest_rootfs = dest_meta.with_name(fingerprint + ".rootfs")
         now = self.st.clock()
-        created = metadata.get("creation_date")
+        created = metadata.creation_date
         rec = ImageRecord(
             fingerprint=fingerprint, filename=filename or f"{fingerprint[:12]}.tar.xz", size=size,
-            architecture=str(metadata.get("architecture") or "x86_64"),
-            created_at=db_time(image_format.unix_time(created) if created else now),
+            architecture=metadata.architecture or "x86_64",
+            created_at=db_time(datetime.fromtimestamp(created, timezone.utc) if created else now),
             uploaded_at=db_time(now), expires_at=db_time(None), last_used_at=db_time(None),
-            properties={str(k): str(v) for k, v in (metadata.get("properties") or {}).items()},
+            properties=dict(metadata.properties),
             public=public, split=rootfs is not None,
         )
         with Reverter() as rev:
@@ -90,7 +93,7 @@ class Images:
                 meta, rootfs = self.tarballs(image.fingerprint)
 
                 def fill(path: Path) -> None:
-                    image_format.unpack_image(meta, rootfs, path)
+                    unpack_image(path, meta, rootfs)
 
                 await self.st.blocking(driver.create_volume, vol, fill)
         image.last_used_at = db_time(self.st.clock())

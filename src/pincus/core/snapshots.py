@@ -20,7 +20,7 @@ from pincus.core.instances import Instances, instance_url
 from pincus.core.lifecycle import Lifecycle
 from pincus.core.revert import Reverter
 from pincus.core.state import State
-from pincus.core.timefmt import parse_time
+from pincus.core.timefmt import local_now, parse_time
 from pincus.db.records import InstanceRecord, SnapshotRecord
 from pincus.db.schema import CREATING, DELETING, READY
 from pincus.db.store import db_time, from_db_time
@@ -84,7 +84,7 @@ class Snapshots:
             rec = self.instances.get(inst_name)
             self.check_create(rec, name, stateful)
             config, _ = self.instances.expanded(rec)
-            now = self.st.clock()
+            now = local_now(self.st.clock())
             if not name:
                 existing = [s.name for s in self.st.store.snapshots(rec.id, include_pending=True)]
                 name = pattern.next_snapshot_name(config.get("snapshots.pattern") or DEFAULT_PATTERN, existing, now)

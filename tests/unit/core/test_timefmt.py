@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from pincus.core.errors import InvalidArgument
 from pincus.core.timefmt import ZERO_TIME, format_time, parse_time
 
 
@@ -36,5 +37,5 @@ def test_parse_any_fraction(text, dt):
 
 
 def test_parse_rejects_garbage():
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgument):
         parse_time("tomorrow")

@@ -1,0 +1,111 @@
+"""Dispatch of the ``pincus`` command.
+
+Dispatch happens on the command word first and only that command's module is imported, so
+``pincus list`` loads the list code and the client, nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pincus.cli.common import PROG, VERSION, CLIError, Ctx, ExitCode, first_positional, run_command
+from pincus.cli.flags import FlagError
+from pincus.cli.format import FormatError
+from pincus.client.connection import ClientError
+
+# command word -> module under pincus.cli defining COMMANDS
+MODULES = {
+    "list": "listing", "ls": "listing", "info": "info",
+    "init": "instance", "create": "instance", "launch": "instance", "start": "instance", "stop": "instance",
+    "restart": "instance", "pause": "instance", "resume": "instance", "delete": "instance", "rm": "instance",
+    "rename": "instance", "move": "instance", "mv": "instance",
+    "copy": "copy", "cp": "copy", "publish": "copy",
+    "snapshot": "snapshot", "restore": "snapshot",
+    "exec": "exec", "shell": "exec",
+    "config": "config", "file": "file", "image": "image", "storage": "storage", "profile": "storage",
+    "admin": "admin", "version": "admin",
+}  # fmt: skip
+
+SUMMARY = [
+    ("admin", "Manage incus daemon"),
+    ("config", "Manage instance and server configuration options"),
+    ("copy", "Copy instances within or in between servers"),
+    ("delete", "Delete instances (and, book syntax, instance/snapshot)"),
+    ("exec", "Execute commands in instances"),
+    ("file", "Manage files in instances"),
+    ("image", "Manage images"),
+    ("info", "Show instance or server information"),
+    ("init", "Create instances from images"),
+    ("launch", "Create and start instances from images"),
+    ("list", "List instances"),
+    ("move", "Move instances within or in between servers"),
+    ("profile", "Manage profiles"),
+    ("publish", "Publish instances as images"),
+    ("rename", "Rename instances"),
+    ("restart", "Restart instances"),
+    ("restore", "Restore instance snapshots (book syntax)"),
+    ("shell", "Open a shell in an instance (exec INSTANCE -- su -l)"),
+    ("snapshot", "Manage instance snapshots"),
+    ("start", "Start instances"),
+    ("stop", "Stop instances"),
+    ("storage", "Manage storage pools"),
+    ("version", "Show local and remote versions"),
+]
+
+
+def top_help() -> str:
+    """The top-level usage text."""
+    width = max(len(name) for name, _ in SUMMARY)
+    lines = "\n".join(f"  {name.ljust(width)}  {text}" for name, text in SUMMARY)
+    return (
+        f"Description:\n  Command line client for pincus (and Incus)\n\nUsage:\n  {PROG} [command]\n\n"
+        f"Available Commands:\n{lines}\n\n"
+        f'Use "{PROG} [command] --help" for more information about a command.\n'
+    )
+
+
+def dispatch(argv: list[str]) -> int:
+    """Run one invocation and return its exit status."""
+    ctx = Ctx()
+    idx = first_positional(argv)
+    if idx < 0:
+        if "--version" in argv:
+            sys.stdout.write(f"{VERSION}\n")
+            return 0
+        for arg in argv:
+            if arg not in ("-h", "--help") and arg.startswith("-") and arg not in ("--all", "--sub-commands"):
+                from pincus.cli.flags import parse
+
+                parse([], [arg])
+        sys.stdout.write(top_help())
+        return 0
+    word = argv[idx]
+    module_name = MODULES.get(word)
+    if module_name is None:
+        raise CLIError(f'unknown command "{word}" for "{PROG}"')
+    module = __import__(f"pincus.cli.{module_name}", fromlist=["COMMANDS"])
+    cmd = module.COMMANDS[word]
+    return run_command(ctx, cmd, argv[:idx] + argv[idx + 1 :])
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run ``pincus`` with ``argv`` (default: sys.argv[1:]); return the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    code = 1
+    try:
+        code = dispatch(args)
+    except ExitCode as exc:
+        code = exc.code
+    except (CLIError, FlagError, FormatError, ClientError) as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"Error: {exc}\n")
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return code

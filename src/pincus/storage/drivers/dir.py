@@ -1,0 +1,355 @@
+"""The dir driver: volumes are plain directories, snapshots are copies.
+
+Faster than Incus's rsync on the same shape: a parallel copy (``_copy``), unchanged files of a
+new snapshot hard-linked from the previous immutable snapshot, restores that reuse the live
+volume's own unchanged files, a two-pass copy so a running container is frozen only for the
+delta, and parallel deletes. A live volume never shares an inode with a snapshot or an image.
+
+Markers (top-level names starting with ``.pincus-``, never copied):
+
+* ``<snapshot or image>/.pincus-snapshot.json``: ``{"id", "trusted_before_ns", "disk_bytes",
+  "new_disk_bytes"}``.
+  Live files with a ctime below ``trusted_before_ns`` (the filesystem time when the copy
+  started) and the same metadata hold the same bytes as this tree.
+* ``<volume>/.pincus-base.json``: ``{"base", "id", "trusted_before_ns"}``, written when a
+  volume was made from an immutable tree (restore, copy of a snapshot or image): the same
+  claim, for that tree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pincus.core.errors import Conflict, NotFound
+from pincus.core.revert import Reverter
+from pincus.storage.drivers._common import (
+    OLD,
+    POOL_DIRS,
+    RESTORE,
+    TMP,
+    LayoutDriver,
+    check_conflict,
+    describe,
+    ensure_absent,
+    failing,
+    not_found,
+)
+from pincus.storage.drivers._copy import (
+    MARGIN_NS,
+    CopyStats,
+    Reuse,
+    copy_tree,
+    fs_now_ns,
+    fs_tick_ns,
+    sync_tree,
+)
+from pincus.storage.drivers._parallel import remove_tree
+from pincus.storage.drivers._restore import plan_moves, undo_moves
+from pincus.storage.drivers.base import IMAGE, DriverInfo, Filler, Freezer, Volume
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_MARKER = ".pincus-snapshot.json"
+MOVES = ".moves-"  # <type>/.moves-<vol>: the journal of a restore in progress
+BASE_MARKER = ".pincus-base.json"
+MARKERS = (".pincus-",)  # top-level prefix copies skip
+_ALWAYS = 1 << 62  # trusted_before_ns that trusts every file (linking one immutable tree to another)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """An immutable tree known to equal the live files whose ctime is below trusted_before_ns."""
+
+    path: Path
+    trusted_before_ns: int
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.rename(tmp, path)
+
+
+def _write_marker(root: Path, name: str, data: dict[str, Any]) -> None:
+    """Write a marker file into a tree root, keeping the root's own times (copies skip markers)."""
+    st = os.lstat(root)
+    _write_json(root / name, data)
+    os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _mark_immutable(path: Path, trusted_before_ns: int, stats: CopyStats | None) -> None:
+    """Write the snapshot marker."""
+    marker = {"id": uuid.uuid4().hex, "trusted_before_ns": trusted_before_ns}
+    marker["disk_bytes"] = stats.disk_bytes if stats else -1
+    marker["new_disk_bytes"] = stats.new_disk_bytes if stats else -1
+    _write_marker(path, SNAPSHOT_MARKER, marker)
+
+
+class DirDriver(LayoutDriver):
+    """Storage on plain directories (Incus driver ``dir``)."""
+
+    info = DriverInfo(
+        name="dir",
+        optimized_snapshots=False,
+        optimized_image_clone=False,
+        running_copy_freeze=True,
+        optimized_transfer=False,
+    )
+
+    def root(self) -> Path:
+        """The ``source`` directory, else the pool path."""
+        return Path(self.config.get("source") or self.pool_path)
+
+    def delete_path(self, path: Path) -> None:
+        """Delete a tree in parallel; missing is not an error."""
+        remove_tree(path)
+
+    # --- pool ----------------------------------------------------------------------------
+
+    def create_pool(self) -> None:
+        """Create the pool directory (or use the existing ``source`` directory)."""
+        source = self.config.get("source", "")
+        if source and not Path(source).is_dir():
+            raise NotFound(f'Source path "{source}" does not exist or is not a directory')
+        if not source:
+            self.config["source"] = str(self.pool_path)
+        self.pool_path.parent.mkdir(parents=True, exist_ok=True)
+        if source and Path(source) != self.pool_path and not os.path.lexists(self.pool_path):
+            os.symlink(source, self.pool_path)  # keeps the Incus path working for tools
+        self.layout.root.mkdir(mode=0o711, exist_ok=True)
+        self.layout.make_dirs()
+
+    def mount_pool(self) -> None:
+        """Nothing to mount; checks the directory is there."""
+        if not self.layout.root.is_dir():
+            raise NotFound(f'Storage pool directory "{self.layout.root}" is missing')
+
+    def unmount_pool(self) -> None:
+        """Nothing to unmount."""
+
+    def delete_pool(self) -> None:
+        """Remove the pool's directories; the pool must hold no volumes."""
+        if not self.layout.root.is_dir():
+            return
+        if self.layout.has_volumes():
+            raise Conflict(f'Storage pool "{self.pool_name}" still holds volumes')
+        self.recover()
+        self.layout.remove_dirs()
+        if self.pool_path.is_symlink():
+            self.pool_path.unlink()
+        elif self.layout.root == self.pool_path:
+            os.rmdir(self.pool_path)
+
+    # --- volumes -------------------------------------------------------------------------
+
+    def create_volume(self, vol: Volume, filler: Filler) -> None:
+        """Create an empty volume and fill it; on failure nothing is left."""
+        final, tmp = self.layout.path(vol), self.layout.work_path(vol, TMP)
+        check_conflict(final, describe(vol))
+        with failing("creating", vol, self.pool_name), Reverter() as rev:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            ensure_absent(tmp, remove_tree)
+            tmp.mkdir(mode=0o711)
+            rev.add(lambda: remove_tree(tmp))
+            filler(tmp)
+            if vol.type == IMAGE or vol.is_snapshot:
+                _mark_immutable(tmp, 0, None)
+            os.rename(tmp, final)
+            rev.success()
+
+    def create_volume_from_copy(self, vol: Volume, src: Volume, freeze: Freezer | None = None) -> None:
+        """Create vol as a copy of src (a volume, image or snapshot); atomic.
+
+        A snapshot target (``inst/snap``) copied from an immutable source hard-links all files.
+        """
+        src_path, final, tmp = self.layout.path(src), self.layout.path(vol), self.layout.work_path(vol, TMP)
+        if not src_path.is_dir():
+            raise not_found(src, self.pool_name)
+        check_conflict(final, describe(vol))
+        immutable = src.is_snapshot or src.type == IMAGE
+        with failing("copying", vol, self.pool_name, f" from {describe(src)}"), Reverter() as rev:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            ensure_absent(tmp, remove_tree)
+            tmp.mkdir(mode=0o700)
+            rev.add(lambda: remove_tree(tmp))
+            if vol.is_snapshot and immutable:
+                stats = copy_tree(src_path, tmp, reuse=Reuse(src_path, _ALWAYS), exclude=MARKERS)
+                _mark_immutable(tmp, 0, stats)
+            else:
+                self._copy(src_path, tmp, None, freeze if not immutable else None)
+                if vol.is_snapshot:
+                    _mark_immutable(tmp, 0, None)
+                elif immutable:
+                    self._write_base(tmp, src_path, fs_tick_ns(tmp))
+            os.rename(tmp, final)
+            rev.success()
+
+    def create_snapshot(self, snap_vol: Volume, freeze: Freezer | None = None) -> None:
+        """Create a snapshot of snap_vol.parent(); atomic: complete or absent."""
+        parent = snap_vol.parent()
+        src, final, tmp = (
+            self.layout.path(parent),
+            self.layout.path(snap_vol),
+            self.layout.work_path(snap_vol, TMP),
+        )
+        if not src.is_dir():
+            raise not_found(parent, self.pool_name)
+        check_conflict(final, describe(snap_vol))
+        with failing("creating", snap_vol, self.pool_name), Reverter() as rev:
+            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ensure_absent(tmp, remove_tree)
+            claim = self._best_claim(parent)
+            tmp.mkdir(mode=0o700)
+            rev.add(lambda: remove_tree(tmp))
+            started = fs_now_ns(tmp)
+            reuse = Reuse(claim.path, claim.trusted_before_ns) if claim else None
+            stats = self._copy(src, tmp, reuse, freeze, started)
+            _mark_immutable(tmp, started, stats)
+            os.rename(tmp, final)
+            rev.success()
+
+    def restore_snapshot(self, vol: Volume, snap_vol: Volume) -> None:
+        """Replace vol's content with the snapshot's, swapping in one step; other snapshots stay.
+
+        The restored tree is built aside: live subtrees proven equal to the snapshot's are renamed
+        into it (journaled), other unchanged live files are hard-linked, the rest is copied out of
+        the snapshot. The volume must not be written meanwhile (the caller stops the instance).
+        """
+        live, snap = self.check_source(vol), self.check_source(snap_vol)
+        aside, old = self.layout.work_path(vol, RESTORE), self.layout.work_path(vol, OLD)
+        journal = self.layout.work_path(vol, MOVES)
+        with failing("restoring", vol, self.pool_name, f' from snapshot "{snap_vol.snapshot_name}"'):
+            with Reverter() as rev:
+                self._undo_restore(vol)
+                ensure_absent(aside, remove_tree)
+                ensure_absent(old, remove_tree)
+                claim = self._restore_claim(vol, snap)
+                aside.mkdir(mode=0o700)
+                rev.add(lambda: remove_tree(aside))
+                reuse = Reuse(claim.path, claim.trusted_before_ns, live) if claim else None
+                moves = plan_moves(snap, live, reuse, MARKERS) if reuse else []
+                _write_json(journal, {"moves": moves})
+                rev.add(lambda: self._undo_restore(vol))
+                copy_tree(snap, aside, reuse=reuse, exclude=MARKERS, move_in=(live, moves))
+                os.rename(live, old)
+                rev.add(lambda: os.rename(old, live))
+                os.rename(aside, live)
+                rev.success()
+            journal.unlink()
+            try:
+                remove_tree(old)
+            except OSError:
+                log.exception("Leaving %s to recover()", old)  # the restore itself is complete
+                return
+            self._write_base(live, snap, fs_tick_ns(live))
+
+    def recover(self) -> list[str]:
+        """Put back subtrees an interrupted restore moved, then clean every other leftover."""
+        done: list[str] = []
+        for vtype in POOL_DIRS:
+            try:
+                names = [e.name for e in os.scandir(self.root() / vtype) if e.name.startswith(MOVES)]
+            except FileNotFoundError:
+                continue
+            for name in names:
+                vol = Volume(self.pool_name, vtype, name[len(MOVES) :])
+                done.append(
+                    f"Put back {self._undo_restore(vol)} subtrees moved by an interrupted restore of {vol.name}"
+                )
+        return done + super().recover()
+
+    def _undo_restore(self, vol: Volume) -> int:
+        """Undo the moves of an unfinished restore of vol (its journal says which); drop the journal."""
+        journal = self.layout.work_path(vol, MOVES)
+        data = _read_json(journal)
+        if data is None:
+            return 0
+        aside, live, old = (
+            self.layout.work_path(vol, RESTORE),
+            self.layout.path(vol),
+            self.layout.work_path(vol, OLD),
+        )
+        undone = 0
+        if aside.is_dir():  # the swap did not happen: the moved subtrees belong to the old tree
+            undone = undo_moves(list(data.get("moves", [])), aside, live if live.is_dir() else old)
+        journal.unlink()
+        return undone
+
+    def volume_size(self, vol: Volume) -> int:
+        """Disk bytes a snapshot added when it was made (not shared with an older snapshot then);
+        recorded at creation, so free to read. -1 for live volumes."""
+        marker = _read_json(self.layout.path(vol) / SNAPSHOT_MARKER) if vol.is_snapshot else None
+        return int(marker.get("new_disk_bytes", -1)) if marker else -1
+
+    def _copy(
+        self, src: Path, dst: Path, reuse: Reuse | None, freeze: Freezer | None, started: int | None = None
+    ) -> CopyStats:
+        """Copy src into dst; with a freezer, copy while running and freeze only for the delta."""
+        if started is None:
+            started = fs_now_ns(dst)
+        stats = copy_tree(src, dst, reuse=reuse, exclude=MARKERS)
+        if freeze is not None and self.info.running_copy_freeze:
+            with freeze():
+                stats.add(
+                    sync_tree(src, dst, changed_since_ns=started - MARGIN_NS, reuse=reuse, exclude=MARKERS)
+                )
+        return stats
+
+    def _write_base(self, live: Path, base: Path, trusted_before_ns: int) -> None:
+        """Record that live's files with older ctimes equal the immutable tree base."""
+        marker = _read_json(base / SNAPSHOT_MARKER)
+        if marker is None:
+            return
+        rel = os.path.relpath(base, self.layout.root)
+        data = {"base": rel, "id": marker.get("id"), "trusted_before_ns": trusted_before_ns}
+        _write_marker(live, BASE_MARKER, data)
+
+    def _claims(self, vol: Volume) -> list[_Claim]:
+        """Every immutable tree known to equal vol's old-enough files."""
+        claims: list[_Claim] = []
+        by_id: dict[str, Path] = {}
+        sdir = self.layout.snapshots_dir(vol)
+        for name in self.list_snapshots(vol):
+            marker = _read_json(sdir / name / SNAPSHOT_MARKER)
+            if marker is None:
+                continue
+            by_id[str(marker.get("id"))] = sdir / name
+            if int(marker.get("trusted_before_ns", 0)) > 0:
+                claims.append(_Claim(sdir / name, int(marker["trusted_before_ns"])))
+        base = _read_json(self.layout.path(vol) / BASE_MARKER)
+        if base is not None:
+            path = self.layout.root / str(base.get("base", ""))
+            marker = _read_json(path / SNAPSHOT_MARKER)
+            if marker is None or marker.get("id") != base.get("id"):
+                path = by_id.get(str(base.get("id")), Path())  # the snapshot was renamed
+            if path != Path():
+                claims.append(_Claim(path, int(base.get("trusted_before_ns", 0))))
+        return claims
+
+    def _best_claim(self, vol: Volume) -> _Claim | None:
+        """The claim with the latest trust time: the most files can be shared."""
+        claims = self._claims(vol)
+        return max(claims, key=lambda c: c.trusted_before_ns) if claims else None
+
+    def _restore_claim(self, vol: Volume, snap: Path) -> _Claim | None:
+        """Prefer a claim on the restored snapshot itself; else the latest one (inode checks apply)."""
+        claims = self._claims(vol)
+        direct = [c for c in claims if c.path == snap]
+        pool = direct or claims
+        return max(pool, key=lambda c: c.trusted_before_ns) if pool else None

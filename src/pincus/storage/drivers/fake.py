@@ -1,0 +1,130 @@
+"""A fake storage driver on plain temporary directories, for fast unit tests of the layers above.
+
+Same layout and same errors as the real drivers, no root, no markers, no atomic tricks. Tests can
+inspect ``calls``, inject failures with ``fail_next``, and change ``info`` to exercise callers'
+capability branches.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from pincus.core.errors import Conflict, PincusError, StorageError
+from pincus.storage.drivers._common import LayoutDriver, check_conflict, describe, not_found
+from pincus.storage.drivers.base import DriverInfo, Filler, Freezer, Volume
+
+
+class FakeDriver(LayoutDriver):
+    """Directories in a temp dir; every call recorded in ``calls`` as (method, volume name)."""
+
+    def __init__(self, pool_name: str, pool_path: Path, config: dict[str, str]) -> None:
+        super().__init__(pool_name, pool_path, config)
+        self.info = DriverInfo(
+            name="fake",
+            optimized_snapshots=True,
+            optimized_image_clone=False,
+            running_copy_freeze=True,
+            optimized_transfer=False,
+        )
+        self.calls: list[tuple[str, str]] = []
+        self.fail_next: dict[str, PincusError] = {}  # method name -> error its next call raises
+        self.freezes = 0  # how often a freezer was entered
+        self.mounted = False
+
+    def _call(self, method: str, name: str = "") -> None:
+        self.calls.append((method, name))
+        err = self.fail_next.pop(method, None)
+        if err is not None:
+            raise err
+
+    def delete_path(self, path: Path) -> None:
+        """Remove a tree; missing is not an error."""
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            path.unlink()
+
+    def create_pool(self) -> None:
+        """Create the pool directories."""
+        self._call("create_pool")
+        self.pool_path.mkdir(parents=True, exist_ok=True)
+        self.layout.make_dirs()
+        self.config.setdefault("source", str(self.pool_path))
+        self.mounted = True
+
+    def mount_pool(self) -> None:
+        """Mark the pool mounted."""
+        self._call("mount_pool")
+        self.mounted = True
+
+    def unmount_pool(self) -> None:
+        """Mark the pool unmounted."""
+        self._call("unmount_pool")
+        self.mounted = False
+
+    def delete_pool(self) -> None:
+        """Remove the pool directory; it must hold no volumes."""
+        self._call("delete_pool")
+        if self.pool_path.is_dir() and self.layout.has_volumes():
+            raise Conflict(f'Storage pool "{self.pool_name}" still holds volumes')
+        if self.pool_path.is_dir():
+            shutil.rmtree(self.pool_path)
+
+    def usage(self) -> tuple[int, int]:
+        """Bytes (used, total): the sizes of the files in the pool, and 1 GiB."""
+        self._call("usage")
+        return _tree_size(self.pool_path), 2**30
+
+    def create_volume(self, vol: Volume, filler: Filler) -> None:
+        """Create a directory and fill it."""
+        self._call("create_volume", vol.name)
+        path = self.layout.path(vol)
+        check_conflict(path, describe(vol))
+        path.mkdir(parents=True)
+        try:
+            filler(path)
+        except Exception as exc:
+            shutil.rmtree(path)
+            if isinstance(exc, PincusError):
+                raise
+            raise StorageError(f'Failed creating {describe(vol)} in pool "{self.pool_name}": {exc}') from exc
+
+    def create_volume_from_copy(self, vol: Volume, src: Volume, freeze: Freezer | None = None) -> None:
+        """Copy the source directory."""
+        self._call("create_volume_from_copy", vol.name)
+        self._copy(src, vol, freeze)
+
+    def create_snapshot(self, snap_vol: Volume, freeze: Freezer | None = None) -> None:
+        """Copy the volume into its snapshot directory."""
+        self._call("create_snapshot", snap_vol.name)
+        self._copy(snap_vol.parent(), snap_vol, freeze)
+
+    def restore_snapshot(self, vol: Volume, snap_vol: Volume) -> None:
+        """Replace the volume directory with a copy of the snapshot."""
+        self._call("restore_snapshot", vol.name)
+        live, snap = self.check_source(vol), self.check_source(snap_vol)
+        shutil.rmtree(live)
+        shutil.copytree(snap, live, symlinks=True)
+
+    def volume_size(self, vol: Volume) -> int:
+        """Sum of the file sizes in the volume."""
+        self._call("volume_size", vol.name)
+        path = self.layout.path(vol)
+        return _tree_size(path) if path.is_dir() else -1
+
+    def _copy(self, src: Volume, dst: Volume, freeze: Freezer | None) -> None:
+        src_path, dst_path = self.layout.path(src), self.layout.path(dst)
+        if not src_path.is_dir():
+            raise not_found(src, self.pool_name)
+        check_conflict(dst_path, describe(dst))
+        dst_path.parent.mkdir(parents=True, exist_ok=True)
+        if freeze is not None and self.info.running_copy_freeze:
+            with freeze():
+                self.freezes += 1
+        shutil.copytree(src_path, dst_path, symlinks=True)
+
+
+def _tree_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())

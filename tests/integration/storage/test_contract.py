@@ -1,0 +1,128 @@
+"""dir and btrfs keep the same contract: the same calls give the same trees, names and errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _pool_helpers import IS_ROOT, btrfs_pool, digest, dir_pool, fill, needs_btrfs, settle
+
+from pincus.core.errors import Conflict, NotFound, PincusError
+from pincus.storage.drivers.base import CONTAINER, IMAGE, StorageDriver, Volume
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="the test trees hold device nodes and owners")
+
+C1 = Volume("p", CONTAINER, "c1")
+C2 = Volume("p", CONTAINER, "c2")
+
+
+@pytest.fixture(params=["dir", pytest.param("btrfs", marks=[pytest.mark.btrfs, needs_btrfs])])
+def driver(request: pytest.FixtureRequest, scratch: Path) -> Iterator[StorageDriver]:
+    if request.param == "dir":
+        with dir_pool(scratch) as d:
+            yield d
+    else:
+        with btrfs_pool(scratch) as b:
+            yield b
+
+
+def test_layout_and_paths(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    root = driver.volume_path(C1).parent.parent
+    assert driver.volume_path(C1) == root / "containers/c1"
+    assert driver.volume_path(C1.snapshot("s0")) == root / "containers-snapshots/c1/s0"
+    assert driver.volume_exists(C1) and not driver.volume_exists(C1.snapshot("s0"))
+    assert (driver.volume_path(C1) / "backup.yaml").read_text() == "name: c1\n"
+
+
+def test_snapshot_restore_cycle_of_the_book(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    live = driver.volume_path(C1)
+    original = digest(live)
+    settle(live)
+    driver.create_snapshot(C1.snapshot("ubuntu-test-1"))
+    assert digest(driver.volume_path(C1.snapshot("ubuntu-test-1"))) == original
+    (live / "rootfs/this_file.txt").write_text("x")
+    (live / "rootfs/etc/hosts").write_text("changed\n")
+    changed = digest(live)
+    driver.create_snapshot(C1.snapshot("s2"))
+    driver.restore_snapshot(C1, C1.snapshot("ubuntu-test-1"))
+    assert digest(live) == original
+    assert digest(driver.volume_path(C1.snapshot("s2"))) == changed
+    assert driver.list_snapshots(C1) == ["s2", "ubuntu-test-1"]
+    driver.delete_snapshot(C1.snapshot("ubuntu-test-1"))
+    assert driver.list_snapshots(C1) == ["s2"]
+    driver.restore_snapshot(C1, C1.snapshot("s2"))
+    assert digest(live) == changed
+
+
+def test_copies(driver: StorageDriver) -> None:
+    image = Volume("p", IMAGE, "f00d")
+    driver.create_volume(image, fill)
+    driver.create_volume_from_copy(C1, image)
+    assert digest(driver.volume_path(C1)) == digest(driver.volume_path(image))
+    driver.create_snapshot(C1.snapshot("s0"))
+    driver.create_volume_from_copy(C2, C1.snapshot("s0"))
+    driver.create_volume_from_copy(Volume("p", CONTAINER, "c3"), C1)
+    driver.create_volume_from_copy(C2.snapshot("s0"), C1.snapshot("s0"))
+    for vol in (C2, Volume("p", CONTAINER, "c3"), C2.snapshot("s0")):
+        assert digest(driver.volume_path(vol)) == digest(driver.volume_path(C1)), vol.name
+    (driver.volume_path(C2) / "rootfs/etc/hosts").write_text("c2 only\n")
+    assert (driver.volume_path(C1) / "rootfs/etc/hosts").read_text() == "127.0.0.1 localhost\n"
+    assert (driver.volume_path(C1.snapshot("s0")) / "rootfs/etc/hosts").read_text() == "127.0.0.1 localhost\n"
+
+
+def test_renames_and_deletes(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    driver.create_snapshot(C1.snapshot("s0"))
+    driver.rename_snapshot(C1.snapshot("s0"), "s1")
+    driver.rename_volume(C1, "c2")
+    assert not driver.volume_exists(C1) and driver.list_snapshots(C2) == ["s1"]
+    driver.delete_volume(C2)
+    assert not driver.volume_exists(C2) and driver.list_snapshots(C2) == []
+    root = driver.volume_path(C2).parent.parent
+    assert os.listdir(root / "containers") == [] and os.listdir(root / "containers-snapshots") == []
+    driver.delete_volume(C2)
+    driver.delete_snapshot(C2.snapshot("s1"))
+
+
+def error_of(call: object) -> type[PincusError] | None:
+    try:
+        call()  # type: ignore[operator]
+    except PincusError as exc:
+        return type(exc)
+    return None
+
+
+def test_same_errors(driver: StorageDriver) -> None:
+    assert error_of(lambda: driver.create_snapshot(C1.snapshot("s0"))) is NotFound
+    assert error_of(lambda: driver.create_volume_from_copy(C2, C1)) is NotFound
+    driver.create_volume(C1, fill)
+    driver.create_snapshot(C1.snapshot("s0"))
+    assert error_of(lambda: driver.create_volume(C1, fill)) is Conflict
+    assert error_of(lambda: driver.create_snapshot(C1.snapshot("s0"))) is Conflict
+    assert error_of(lambda: driver.restore_snapshot(C1, C1.snapshot("nope"))) is NotFound
+    assert error_of(lambda: driver.rename_snapshot(C1.snapshot("nope"), "x")) is NotFound
+    driver.create_volume(C2, fill)
+    assert error_of(lambda: driver.rename_volume(C1, "c2")) is Conflict
+
+
+def test_same_recovery(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    driver.create_snapshot(C1.snapshot("s0"))
+    live, snap = driver.volume_path(C1), driver.volume_path(C1.snapshot("s0"))
+    before = digest(live)
+    os.rename(live, live.with_name(".old-c1"))
+    driver.create_volume_from_copy(Volume("p", CONTAINER, ".restore-c1"), C1.snapshot("s0"))
+    driver.create_volume_from_copy(Volume("p", CONTAINER, "c1/.tmp-s1"), C1.snapshot("s0"))
+    assert len(driver.recover()) == 3
+    assert digest(live) == before and driver.list_snapshots(C1) == ["s0"]
+    assert sorted(os.listdir(live.parent)) == ["c1"] and os.listdir(snap.parent) == ["s0"]
+    assert driver.recover() == []
+
+
+def test_usage(driver: StorageDriver) -> None:
+    used, total = driver.usage()
+    assert 0 < used <= total
