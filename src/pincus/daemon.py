@@ -16,6 +16,7 @@ from aiohttp import web
 
 from pincus.api.app import build_app
 from pincus.core.recovery import recover
+from pincus.core.scheduler import Scheduler
 from pincus.core.services import Services
 from pincus.core.state import Paths, State
 from pincus.db.records import ProfileRecord
@@ -70,6 +71,9 @@ async def serve(root: Path, group: str) -> None:
     gid = grp.getgrnam(group).gr_gid if group else 0
     os.chown(paths.socket, 0, gid)
     os.chmod(paths.socket, 0o660)
+    scheduler = Scheduler(services, state_file=paths.root / "scheduler.last")
+    services.snapshots.on_expiry_change = scheduler.poke
+    timer = asyncio.get_running_loop().create_task(scheduler.run())
     log.info("pincusd ready on %s", paths.socket)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,6 +81,7 @@ async def serve(root: Path, group: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("pincusd stopping")
+    timer.cancel()
     await st.ops.drain(10.0)
     await runner.cleanup()
     paths.socket.unlink(missing_ok=True)

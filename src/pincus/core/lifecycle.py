@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from pincus.core.config_keys import is_true
 from pincus.core.errors import InvalidArgument
@@ -29,6 +30,7 @@ class Lifecycle:
     def __init__(self, st: State, instances: Instances) -> None:
         self.st = st
         self.instances = instances
+        self.after_start: list[Callable[[str], Awaitable[None]]] = []
 
     def spec(self, rec: InstanceRecord) -> ContainerSpec:
         """The runtime description of an instance."""
@@ -48,10 +50,12 @@ class Lifecycle:
         )
 
     async def start(self, name: str) -> None:
-        """Start a stopped instance."""
+        """Start a stopped instance, then run the after-start hooks (``@startup`` snapshots)."""
         async with self.st.locks.hold(f"instance:{name}"):
             await self._start(self.instances.get(name))
         self.st.hub.lifecycle(INSTANCE_STARTED, instance_url(name))
+        for hook in self.after_start:
+            await hook(name)
 
     async def _start(self, rec: InstanceRecord) -> None:
         status = self.instances.status(rec)

@@ -29,4 +29,6 @@ class Services:
         images = Images(st)
         instances = Instances(st, images)
         lifecycle = Lifecycle(st, instances)
-        return cls(st, images, instances, lifecycle, Snapshots(st, instances, lifecycle), Pools(st))
+        snapshots = Snapshots(st, instances, lifecycle)
+        lifecycle.after_start.append(snapshots.startup_snapshot)
+        return cls(st, images, instances, lifecycle, snapshots, Pools(st))

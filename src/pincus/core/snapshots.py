@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pincus.core import expiry as expiry_mod
-from pincus.core import names, pattern
+from pincus.core import names, pattern, schedule
 from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
 from pincus.core.events import SNAPSHOT_CREATED, SNAPSHOT_DELETED, SNAPSHOT_RENAMED, SNAPSHOT_UPDATED
 from pincus.core.instances import Instances, instance_url
@@ -46,6 +47,7 @@ class Snapshots:
         self.st = st
         self.instances = instances
         self.lifecycle = lifecycle
+        self.on_expiry_change: Callable[[], None] = lambda: None
 
     def list(self, rec: InstanceRecord) -> list[SnapshotRecord]:
         """Ready snapshots of an instance, oldest first."""
@@ -106,6 +108,8 @@ class Snapshots:
                 self.st.store.update_snapshot(snap)
                 rev.success()
         self.st.hub.lifecycle(SNAPSHOT_CREATED, snapshot_url(inst_name, name))
+        if snap.expires_at != db_time(None):
+            self.on_expiry_change()
         return snap
 
     # delete / rename / update ----------------------------------------------------------------
@@ -155,6 +159,7 @@ class Snapshots:
             snap.expires_at = db_time(parse_time(str(put["expires_at"])))
             self.st.store.update_snapshot(snap)
         self.st.hub.lifecycle(SNAPSHOT_UPDATED, snapshot_url(inst_name, name))
+        self.on_expiry_change()
 
     # restore ---------------------------------------------------------------------------------
 
@@ -196,6 +201,12 @@ class Snapshots:
             rec.ephemeral = snap.ephemeral
         rec.pending_restore = ""
         self.st.store.update_instance(rec)
+
+    async def startup_snapshot(self, inst_name: str) -> None:
+        """Take the ``@startup`` snapshot of an instance that just started, if its schedule says so."""
+        config, _ = self.instances.expanded(self.instances.get(inst_name))
+        if schedule.has_startup(config.get("snapshots.schedule", "")):
+            await self.create(inst_name, manual=False)
 
     # expiry ----------------------------------------------------------------------------------
 
