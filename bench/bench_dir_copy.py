@@ -84,45 +84,75 @@ class Freezer:
 
 
 def one_run(driver: DirDriver, work: Path, i: int, results: dict[str, dict[str, list[float]]]) -> None:
-    """One round of every baseline and every pincus operation."""
-    live = driver.volume_path(VOL)
+    """One round of every baseline and every pincus operation; odd rounds run pincus first."""
+    live, copy = driver.volume_path(VOL), work / f"rsync-{i}"
+    s1 = driver.volume_path(VOL.snapshot("s1"))
 
     def add(row: str, who: str, seconds: float) -> None:
         results.setdefault(row, {"incus": [], "pincus": []})[who].append(seconds)
-        print(f"  run {i} {row:<40} {who:<6} {seconds:8.3f} s", flush=True)
+        print(f"  run {i} {row:<36} {who:<6} {seconds:8.3f} s", flush=True)
 
-    copy = work / f"rsync-{i}"
-    t = timed(lambda: subprocess.run([*RSYNC, f"{live}/", f"{copy}/"], check=True))
-    for row in (
-        "snapshot, stopped (first)",
-        "snapshot after a 10 MiB change",
-        "freeze stall, running snapshot",
-    ):
-        add(row, "incus", t)
+    def incus_snapshot() -> None:
+        t = timed(lambda: subprocess.run([*RSYNC, f"{live}/", f"{copy}/"], check=True))
+        for row in (
+            "snapshot, stopped (first)",
+            "snapshot after a 10 MiB change",
+            "freeze stall, running snapshot",
+        ):
+            add(row, "incus", t)
+
+    def incus_restore() -> None:
+        change(live, f"c{i}")
+        argv = [*RSYNC, "--exclude=/.pincus-*", f"{s1}/", f"{live}/"]
+        add("restore after a 10 MiB change", "incus", timed(lambda: subprocess.run(argv, check=True)))
+        driver.restore_snapshot(VOL, VOL.snapshot("s1"))  # back to a state the driver recorded
+
+    def pincus_restore() -> None:
+        change(live, f"b{i}")
+        add(
+            "restore after a 10 MiB change",
+            "pincus",
+            timed(lambda: driver.restore_snapshot(VOL, VOL.snapshot("s1"))),
+        )
+
+    def incus_delete() -> None:
+        add(
+            "delete a full snapshot",
+            "incus",
+            timed(lambda: subprocess.run(["rm", "-rf", str(copy)], check=True)),
+        )
+
+    def pincus_delete() -> None:
+        for snap in ("s3", "s2"):
+            driver.delete_snapshot(VOL.snapshot(snap))
+        add("delete a full snapshot", "pincus", timed(lambda: driver.delete_snapshot(VOL.snapshot("s1"))))
+        (live / ".pincus-base.json").unlink(missing_ok=True)  # the next first snapshot is a full copy again
+
+    first = i % 2 == 0
+    if first:
+        incus_snapshot()
+    pincus_snapshots(driver, live, i, add)
+    if not first:
+        incus_snapshot()
+    for step in (incus_restore, pincus_restore) if first else (pincus_restore, incus_restore):
+        step()
+    for step in (incus_delete, pincus_delete) if first else (pincus_delete, incus_delete):
+        step()
+
+
+def pincus_snapshots(driver: DirDriver, live: Path, i: int, add: Callable[[str, str, float], None]) -> None:
+    """First snapshot, one after a 10 MiB change, and a running one (two passes, freeze timed)."""
     add("snapshot, stopped (first)", "pincus", timed(lambda: driver.create_snapshot(VOL.snapshot("s1"))))
     change(live, f"a{i}")
     add("snapshot after a 10 MiB change", "pincus", timed(lambda: driver.create_snapshot(VOL.snapshot("s2"))))
+    print(
+        f"  run {i} space: first snapshot {driver.volume_size(VOL.snapshot('s1')) >> 20} MiB, "
+        f"second {driver.volume_size(VOL.snapshot('s2')) >> 20} MiB",
+        flush=True,
+    )
     freezer = Freezer()
     timed(lambda: driver.create_snapshot(VOL.snapshot("s3"), freeze=freezer))
     add("freeze stall, running snapshot", "pincus", freezer.stall)
-    change(live, f"b{i}")
-    add(
-        "restore after a 10 MiB change",
-        "pincus",
-        timed(lambda: driver.restore_snapshot(VOL, VOL.snapshot("s1"))),
-    )
-    change(live, f"c{i}")
-    s1 = driver.volume_path(VOL.snapshot("s1"))
-    incus_restore = [*RSYNC, "--exclude=/.pincus-*", f"{s1}/", f"{live}/"]
-    add("restore after a 10 MiB change", "incus", timed(lambda: subprocess.run(incus_restore, check=True)))
-    driver.restore_snapshot(VOL, VOL.snapshot("s1"))  # back to a state our driver recorded
-    add(
-        "delete a full snapshot", "incus", timed(lambda: subprocess.run(["rm", "-rf", str(copy)], check=True))
-    )
-    for snap in ("s3", "s2"):
-        driver.delete_snapshot(VOL.snapshot(snap))
-    add("delete a full snapshot", "pincus", timed(lambda: driver.delete_snapshot(VOL.snapshot("s1"))))
-    (live / ".pincus-base.json").unlink(missing_ok=True)  # the next run's first snapshot is a full copy again
 
 
 def table(results: dict[str, dict[str, list[float]]]) -> str:

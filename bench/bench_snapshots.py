@@ -73,9 +73,12 @@ class Scenario:
         return f"{self.driver}|{self.size}|{op}"
 
 
-def _names(d: Daemons, sc: Scenario, tag: str) -> dict[str, str]:
-    # Distinct names per daemon: container cgroups (lxc.payload.<name>) are host-global.
-    return {d.pincus.label: f"p{sc.size[0]}{sc.driver[0]}-{tag}", d.incus.label: f"i{sc.size[0]}{sc.driver[0]}-{tag}"}
+LETTER = {"pincus": "p", "incus": "i", "incus→pincusd": "x"}
+
+
+def _names(targets: list[Target], sc: Scenario, tag: str) -> dict[str, str]:
+    # Distinct names per target: Incus's container cgroups (lxc.payload.<name>) are host-global.
+    return {t.label: f"{LETTER[t.label]}{sc.size[0]}{sc.driver[0]}-{tag}" for t in targets}
 
 
 def _check(cond: bool, t: Target, what: str) -> None:
@@ -83,11 +86,11 @@ def _check(cond: bool, t: Target, what: str) -> None:
         raise BenchError(f"{t.label}: {what}")
 
 
-def run_scenario(d: Daemons, sc: Scenario, template: Path | None, res: Results, stalls: Results) -> None:
-    """Measure every operation of one scenario on both daemons; always deletes its instances."""
-    targets = [d.pincus, d.incus]
+def run_scenario(targets: list[Target], sc: Scenario, template: Path | None, res: Results,
+                 stalls: Results) -> None:
+    """Measure every operation of one scenario on every target; always deletes its instances."""
     tag = secrets.token_hex(2)
-    names = _names(d, sc, tag)
+    names = _names(targets, sc, tag)
     syncs = btrfs_mounts([t.pool_dir / sc.pool for t in targets])
     tickers: dict[str, Ticker] = {}
     new_bytes, rewrite = CHANGE[sc.size]
@@ -175,16 +178,16 @@ def create_btrfs_pools(d: Daemons) -> str:
     return name
 
 
-def needed_bytes(sizes: list[str], drivers: list[str], runs: dict[str, int]) -> int:
-    """Rough peak disk use under /var/tmp: template + both daemons' instance, snapshots and one copy."""
+def needed_bytes(sizes: list[str], drivers: list[str], runs: dict[str, int], targets: int) -> int:
+    """Rough peak disk use under /var/tmp: template + every target's instance, snapshots and one copy."""
     if "large" not in sizes:
         return GIB
     per_copy = LARGE.total_bytes * 1.05
     peak = per_copy  # template
     if "dir" in drivers:
-        peak += 2 * (runs["large"] + 2) * per_copy
+        peak += targets * (runs["large"] + 2) * per_copy
     if "btrfs" in drivers:
-        peak += 2 * 2 * per_copy
+        peak += targets * 2 * per_copy
     return int(peak)
 
 
@@ -192,15 +195,19 @@ def _prefix(row: str) -> list[str]:
     return row.split("|")
 
 
-def stall_table(stalls: Results) -> str:
-    """Largest tick gap per scenario: median [min–max] (n) of the per-snapshot maxima, per daemon."""
+def stall_table(stalls: Results, labels: list[str]) -> str:
+    """Largest tick gap per scenario: median [min–max] (n) of the per-snapshot maxima, per target."""
     rows = []
     for row in stalls.rows:
-        driver, size, what = row.split("|")
-        p, i = stalls.data.get((row, "pincus")), stalls.data.get((row, "incus"))
-        rows.append([driver, size, what, cell(p), _mx(p), cell(i), _mx(i)])
-    return markdown_table(["driver", "size", "during", "pincus gap (s)", "pincus max", "incus gap (s)",
-                           "incus max"], rows)
+        cells = row.split("|")
+        for label in labels:
+            s = stalls.data.get((row, label))
+            cells += [cell(s), _mx(s)]
+        rows.append(cells)
+    header = ["driver", "size", "during"]
+    for label in labels:
+        header += [f"{label} gap (s)", f"{label} max"]
+    return markdown_table(header, rows)
 
 
 def _mx(s: Samples | None) -> str:
@@ -244,14 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", choices=["small", "large", "both"], default="small")
     ap.add_argument("--driver", choices=["dir", "btrfs", "both"], default="both")
     ap.add_argument("--runs", type=int, help="samples per operation (default 5 small, 3 large)")
+    ap.add_argument("--incus-client", action="store_true",
+                    help="add a third column: the stock incus client against pincusd (server-side cost)")
     ap.add_argument("--json", help="also write raw samples to this file")
     opts = ap.parse_args(argv)
     sizes = ["small", "large"] if opts.size == "both" else [opts.size]
     drivers = ["btrfs", "dir"] if opts.driver == "both" else [opts.driver]
     runs = {s: opts.runs or DEFAULT_RUNS[s] for s in sizes}
+    labels = ["pincus", "incus"] + (["incus→pincusd"] if opts.incus_client else [])
 
     free = shutil.disk_usage("/var/tmp").free
-    need = needed_bytes(sizes, drivers, runs)
+    need = needed_bytes(sizes, drivers, runs, len(labels))
     progress(f"/var/tmp: {free / GIB:.1f} GiB free, this run needs about {need / GIB:.1f} GiB")
     if free < need:
         print(f"not enough space in /var/tmp ({free / GIB:.1f} GiB free, {need / GIB:.1f} GiB needed)",
@@ -278,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                     sc = Scenario(driver, size, pools[driver], runs[size])
                     progress(f"=== {driver}/{size}: {sc.runs} runs")
                     try:
-                        run_scenario(d, sc, template if size == "large" else None, res, stalls)
+                        targets = [d.pincus, d.incus] + ([d.incus_on_pincusd] if opts.incus_client else [])
+                        run_scenario(targets, sc, template if size == "large" else None, res, stalls)
                     except BenchError as exc:
                         failed = True
                         print(f"\nFAILED in {driver}/{size}:\n{exc}\n", file=sys.stderr)
@@ -292,12 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"* runs: {', '.join(f'{s} {n}' for s, n in runs.items())}; change before each snapshot: "
           "small 1 MiB new file, large 10 MiB new file + 100 rewritten 4 KiB files")
     print()
-    print(comparison_table(res, ["pincus", "incus"], "pincus", "incus", with_sync=True, prefix=_prefix,
+    print(comparison_table(res, labels, "pincus", "incus", with_sync=True, prefix=_prefix,
                            prefix_header=("driver", "size", "op")))
     print()
     print("Stall seen inside the running container (largest gap between 20 ms ticks):")
     print()
-    print(stall_table(stalls))
+    print(stall_table(stalls, labels))
     print()
     print("Targets (btrfs: ratio <= 1.0 at both sizes and pincus flat in size; dir large: ratio <= 0.5):")
     print()

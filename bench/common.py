@@ -106,7 +106,12 @@ class Daemons:
     incus_on_pincusd: Target = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pincus = Target("pincus", [PINCUS], self.pincusd.env(), self.pincusd.root / "storage-pools",
+        # The pincus CLI gets a config dir of its own: the stock incus client writes a config.yml into
+        # INCUS_CONF on first use, and a pincus user who never ran `pincus remote add` has none.
+        pincus_env = self.pincusd.env()
+        pincus_env["PINCUS_CONF"] = str(self.pincusd.root / "pincus-conf")
+        Path(pincus_env["PINCUS_CONF"]).mkdir(exist_ok=True)
+        self.pincus = Target("pincus", [PINCUS], pincus_env, self.pincusd.root / "storage-pools",
                              self.pincusd.log, "pincusd")
         self.incus = Target("incus", [INCUS], self.incusd.env(), self.incusd.incus_dir / "storage-pools",
                             self.incusd.log_path, "incusd")

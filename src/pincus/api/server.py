@@ -13,6 +13,7 @@ from pincus.api.context import svc
 from pincus.api.extensions import API_EXTENSIONS
 from pincus.api.response import check_etag, read_json, recursion, sync
 from pincus.core.errors import InvalidArgument, NotFound
+from pincus.storage.availability import available_drivers
 
 routes = web.RouteTableDef()
 
@@ -73,8 +74,7 @@ def server_info(request: web.Request) -> dict[str, Any]:
             "storage": " | ".join(drivers),
             "storage_version": " | ".join("1" for _ in drivers),
             "storage_supported_drivers": [
-                {"Name": "dir", "Version": "1", "Remote": False},
-                {"Name": "btrfs", "Version": "1", "Remote": False},
+                {"Name": name, "Version": "1", "Remote": False} for name in available_drivers()
             ],
         },
     }

@@ -49,7 +49,10 @@ def auto_preseed(opts: Options, server: dict[str, Any], pools: list[str]) -> dic
         or opts.storage_pool
     ):
         raise CLIError("Storage has already been configured")
-    backend = opts.storage_backend or "dir"
+    # pincusd puts the default pool on btrfs when the host can (it advertises btrfs only then);
+    # against a real Incus the default stays dir, as `incus admin init --auto` does.
+    prefer_btrfs = env.get("server") == "pincus" and "btrfs" in supported
+    backend = opts.storage_backend or ("btrfs" if prefer_btrfs else "dir")
     preseed: dict[str, Any] = {"config": {}, "storage_pools": [], "profiles": []}
     if opts.network_address:
         port = opts.network_port if opts.network_port != -1 else HTTPS_PORT

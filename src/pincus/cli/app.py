@@ -103,6 +103,8 @@ def run(argv: list[str] | None = None) -> int:
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        code = 141  # like a process killed by SIGPIPE, as the Go client would be
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -157,6 +157,11 @@ def run_info(ctx: Ctx, opts: Options, args: list[str]) -> int:
         server, _ = client.get_server()
         from pincus.cli import goyaml
 
+        env = server.get("environment") or {}
+        if isinstance(env.get("storage_supported_drivers"), list):
+            # ServerStorageDriverInfo has capitalised JSON names but lower-case YAML names.
+            drivers = [{k.lower(): v for k, v in d.items()} for d in env["storage_supported_drivers"]]
+            server = {**server, "environment": {**env, "storage_supported_drivers": drivers}}
         sys.stdout.write(goyaml.dump(server))
         return 0
     if opts.target:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _pool_helpers import scratch_dir
+
+from tests.integration.storage._pool_helpers import scratch_dir
 
 
 @pytest.fixture

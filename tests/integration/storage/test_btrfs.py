@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _pool_helpers import btrfs_pool, digest, fill, needs_btrfs
 
 from pincus.core.errors import Conflict, InsufficientSpace, NotFound
 from pincus.core.revert import Reverter
 from pincus.storage.drivers import btrfs_utils as bu
 from pincus.storage.drivers.base import CONTAINER, IMAGE, Volume
 from pincus.storage.drivers.btrfs import BtrfsDriver
+from tests.integration.storage._pool_helpers import btrfs_pool, digest, fill, needs_btrfs
 
 pytestmark = [pytest.mark.btrfs, needs_btrfs]
 

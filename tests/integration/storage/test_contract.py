@@ -7,10 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _pool_helpers import IS_ROOT, btrfs_pool, digest, dir_pool, fill, needs_btrfs, settle
 
 from pincus.core.errors import Conflict, NotFound, PincusError
 from pincus.storage.drivers.base import CONTAINER, IMAGE, StorageDriver, Volume
+from tests.integration.storage._pool_helpers import (
+    IS_ROOT,
+    btrfs_pool,
+    digest,
+    dir_pool,
+    fill,
+    needs_btrfs,
+    settle,
+)
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="the test trees hold device nodes and owners")
 

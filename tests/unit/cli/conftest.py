@@ -6,11 +6,16 @@ import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from fakeincus import FakeIncus, start
 
-from pincus.cli.app import run
+# The fake daemon module sits next to the tests; make it importable in any --import-mode.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakeincus import FakeIncus, start  # noqa: E402
+
+from pincus.cli.app import run  # noqa: E402
 
 
 @dataclass

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from _storage_helpers import needs_root, needs_rsync, rsync_differences
 
 from pincus.storage.drivers import _copy
 from pincus.storage.drivers._copy import Reuse, copy_tree, fs_now_ns, sync_tree
 from pincus.storage.drivers._parallel import remove_tree
+from tests.unit.storage._storage_helpers import needs_root, needs_rsync, rsync_differences
 
 
 def _copy_to(src: Path, name: str = "dst", **kw: object) -> tuple[Path, _copy.CopyStats]:

@@ -10,13 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from _storage_helpers import build_tree, inodes, needs_rsync, rsync_differences, settle
 
 from pincus.core.errors import Conflict, InsufficientSpace, NotFound, StorageError
 from pincus.storage.drivers import _copy
 from pincus.storage.drivers import dir as dir_mod
 from pincus.storage.drivers.base import CONTAINER, IMAGE, Volume
 from pincus.storage.drivers.dir import BASE_MARKER, SNAPSHOT_MARKER, DirDriver
+from tests.unit.storage._storage_helpers import build_tree, inodes, needs_rsync, rsync_differences, settle
 
 C1 = Volume("default", CONTAINER, "c1")
 

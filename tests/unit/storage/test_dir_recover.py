@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _storage_helpers import settle
 
 from pincus.core.revert import Reverter
 from pincus.storage.drivers import _copy, _parallel
 from pincus.storage.drivers.base import CONTAINER, Volume
 from pincus.storage.drivers.dir import DirDriver
+from tests.unit.storage._storage_helpers import settle
 
 C1 = Volume("default", CONTAINER, "c1")
 

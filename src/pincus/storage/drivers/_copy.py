@@ -76,6 +76,10 @@ class CopyStats:
         self.new_disk_bytes += other.new_disk_bytes
 
 
+class _Replaced(Exception):
+    """A regular file became something else between stat and open."""
+
+
 def _join(rel: str, name: str) -> str:
     return f"{rel}/{name}" if rel else name
 
@@ -225,7 +229,7 @@ class _Copier:
         for rel, st in self._deferred:
             target = self._inodes.get((st.st_dev, st.st_ino))
             if target:
-                os.link(target, f"{self.dst}/{rel}")
+                os.link(target, f"{self.dst}/{rel}", follow_symlinks=False)
                 local.files += 1
             else:
                 self._create(rel, st, local)
@@ -253,7 +257,7 @@ class _Copier:
                 self._deferred.append((rel, st))  # the claimer is still creating it
                 return
         if target is not None:
-            os.link(target, f"{self.dst}/{rel}")
+            os.link(target, f"{self.dst}/{rel}", follow_symlinks=False)
             local.files += 1
             return
         done = self._create(rel, st, local)
@@ -286,6 +290,8 @@ class _Copier:
             if os.path.lexists(s):
                 raise
             return False
+        except _Replaced:
+            return False  # a running container changed it; the delta pass sees the new ctime
         local.files += 1
         return True
 
@@ -294,7 +300,7 @@ class _Copier:
         if source is None:
             return False
         try:
-            os.link(source, d)
+            os.link(source, d, follow_symlinks=False)
         except OSError as exc:
             if exc.errno in (errno.EMLINK, errno.ENOENT, errno.EXDEV):
                 return False
@@ -304,9 +310,12 @@ class _Copier:
         return True
 
     def _copy_file(self, s: str, d: str, st: os.stat_result, local: CopyStats) -> None:
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_NOATIME if IS_ROOT else 0)
+        # O_NONBLOCK: a file a running container swapped for a fifo must not hang the copy.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_NOATIME if IS_ROOT else 0)
         sfd = os.open(s, flags)
         try:
+            if not stat.S_ISREG(os.fstat(sfd).st_mode):
+                raise _Replaced(s)
             dfd = os.open(d, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 self._copy_data(sfd, dfd, st)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-WORKERS = 12
+WORKERS = 8
 BATCH = 64
 IS_ROOT = os.geteuid() == 0
 
