@@ -112,6 +112,38 @@ class Pincusd:
         assert status == 200, (out.stdout, out.stderr, data)
         return str(data["metadata"]["target"])
 
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the daemon answers GET /1.0."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pincusd exited: {self.log.read_text()[-3000:]}")
+            if self.socket.exists():
+                try:
+                    status, _ = self.api("GET", "/1.0")
+                    if status == 200:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"pincusd did not start: {self.log.read_text()[-3000:]}")
+
+    def restart(self, failpoints: str = "") -> None:
+        """Stop the daemon (containers keep running) and start it again, optionally with failpoints."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        self.proc = _spawn(self.root, self.log, failpoints)
+        self.wait_ready()
+
+    def crashed(self, timeout: float = 60.0) -> bool:
+        """Wait for the daemon to die (a failpoint); True when it was killed by SIGKILL."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return self.proc.returncode == -signal.SIGKILL
+
     def stop(self) -> None:
         """Remove what the daemon holds, stop it by PID, delete its directory."""
         try:
@@ -158,33 +190,24 @@ def _unmount_under(root: Path) -> None:
         subprocess.run(["umount", "-l", point], check=False)
 
 
+def _spawn(root: Path, log: Path, failpoints: str = "") -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PINCUS_DIR": str(root), "PINCUS_FAILPOINTS": failpoints}
+    with open(log, "ab") as out:
+        return subprocess.Popen([str(VENV_BIN / "pincusd"), "--verbose"], env=env, stdout=out, stderr=out)
+
+
 def start_pincusd(base: Path | None = None, timeout: float = 30.0) -> Pincusd:
-    """Start a pincusd in a fresh directory and wait until it answers."""
+    """Start a pincusd in a fresh directory and wait until it answers (cleaned up if it does not)."""
     root = Path(tempfile.mkdtemp(prefix="pincus-test-", dir=str(base) if base else "/var/tmp"))
     log = root.parent / (root.name + ".log")
-    env = {**os.environ, "PINCUS_DIR": str(root)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(VENV_BIN / "pincusd"), "--verbose"], env=env, stdout=out, stderr=out)
-    daemon = Pincusd(root=root, proc=proc, log=log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            text = log.read_text()[-3000:]
-            daemon.stop()
-            log.unlink(missing_ok=True)
-            raise RuntimeError(f"pincusd exited: {text}")
-        if daemon.socket.exists():
-            try:
-                status, _ = daemon.api("GET", "/1.0")
-                if status == 200:
-                    return daemon
-            except OSError:
-                pass
-        time.sleep(0.05)
-    text = log.read_text()[-3000:]
-    daemon.stop()
-    log.unlink(missing_ok=True)
-    raise RuntimeError(f"pincusd did not start: {text}")
+    daemon = Pincusd(root=root, proc=_spawn(root, log), log=log)
+    try:
+        daemon.wait_ready(timeout)
+    except RuntimeError:
+        daemon.stop()
+        log.unlink(missing_ok=True)
+        raise
+    return daemon
 
 
 if __name__ == "__main__":

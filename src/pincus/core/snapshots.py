@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pincus.core import expiry as expiry_mod
-from pincus.core import names, pattern, schedule
+from pincus.core import failpoints, names, pattern, schedule
 from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
 from pincus.core.events import SNAPSHOT_CREATED, SNAPSHOT_DELETED, SNAPSHOT_RENAMED, SNAPSHOT_UPDATED
 from pincus.core.instances import Instances, instance_url
@@ -102,8 +102,10 @@ class Snapshots:
             with Reverter() as rev:
                 self.st.store.create_snapshot(snap, rec.name)
                 rev.add(lambda: self.st.store.delete_snapshot(snap.id))
+                failpoints.hit("snapshot-row-created")
                 await self.st.blocking(driver.create_snapshot, snap_vol, self.instances.freezer(rec))
                 rev.add(lambda: driver.delete_snapshot(snap_vol))
+                failpoints.hit("snapshot-volume-created")
                 snap.pending = READY
                 self.st.store.update_snapshot(snap)
                 rev.success()
@@ -125,6 +127,7 @@ class Snapshots:
     async def _delete(self, rec: InstanceRecord, snap: SnapshotRecord) -> None:
         snap.pending = DELETING
         self.st.store.update_snapshot(snap)
+        failpoints.hit("snapshot-delete-marked")
         driver = self.st.driver(rec.pool)
         await self.st.blocking(driver.delete_snapshot, self.instances.volume(rec).snapshot(snap.name))
         self.st.store.delete_snapshot(snap.id)
@@ -191,7 +194,9 @@ class Snapshots:
         """Swap the volume and apply the snapshot's config (idempotent: recovery re-runs it)."""
         driver = self.st.driver(rec.pool)
         vol = self.instances.volume(rec)
+        failpoints.hit("restore-intent-recorded")
         await self.st.blocking(driver.restore_snapshot, vol, vol.snapshot(snap.name))
+        failpoints.hit("restore-swapped")
         if not disk_only:
             keep = {k: v for k, v in rec.config.items() if k in ("volatile.uuid", "volatile.last_state.power")}
             rec.config = {**snap.config, **keep}

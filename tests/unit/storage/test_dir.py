@@ -357,12 +357,17 @@ def test_restore_moves_unchanged_subtrees_and_copies_changed_ones(
     assert not inodes(c1) & inodes(driver.volume_path(C1.snapshot("s0")))
 
 
+def _replace_symlink(path: Path, target: str) -> None:
+    path.unlink()
+    path.symlink_to(target)
+
+
 CHANGES: list[tuple[Callable[[Path], object], str]] = [
     (lambda r: os.chmod(r / "etc/sub", 0o700), "etc/sub"),
     (lambda r: os.setxattr(r / "etc/sub", "user.x", b"1"), "etc/sub"),
     (lambda r: (r / "etc/sub/new").write_text("n"), "etc/sub"),
     (lambda r: os.utime(r / "etc/sub", ns=(1, 2)), "etc/sub"),
-    (lambda r: (os.unlink(r / "bin/ls"), os.symlink("sh", r / "bin/ls")), "bin"),
+    (lambda r: _replace_symlink(r / "bin/ls", "sh"), "bin"),
     (lambda r: os.chmod(r / "bin/busybox", 0o755), "bin"),
 ]
 
