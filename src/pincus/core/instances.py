@@ -19,7 +19,7 @@ from pincus.core.state import State
 from pincus.db.records import InstanceRecord
 from pincus.db.schema import CREATING, DELETING, READY
 from pincus.db.store import db_time
-from pincus.runtime.base import STOPPED
+from pincus.runtime.base import FROZEN, STOPPED
 from pincus.storage.drivers.base import CONTAINER, Freezer, Volume
 
 Devices = dict[str, dict[str, str]]
@@ -63,9 +63,17 @@ class Instances:
 
     def freezer(self, rec: InstanceRecord) -> Freezer | None:
         """A freeze context for copying a running instance's volume; None when it is stopped."""
-        if not self.is_running(rec):
+        status = self.status(rec)
+        if status == STOPPED:
             return None
         runtime, rt_name = self.st.runtime, self.st.runtime_name(rec.name)
+
+        @contextmanager
+        def already_frozen() -> Iterator[None]:
+            yield  # the user froze it: keep it frozen afterwards
+
+        if status == FROZEN:
+            return already_frozen
 
         @contextmanager
         def freeze() -> Iterator[None]:

@@ -17,7 +17,7 @@ import termios
 import threading
 from dataclasses import dataclass, field
 
-from pincus.core.errors import Conflict, InvalidArgument, RuntimeFailure
+from pincus.core.errors import Conflict, InvalidArgument, NotSupported, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -73,6 +73,8 @@ class FakeRuntime:
             box = self.containers.get(spec.name)
             if box is not None and box.status != STOPPED:
                 raise Conflict(f'Container "{spec.name}" is already running')
+            if not spec.privileged:  # as LxcRuntime
+                raise NotSupported(f'Container "{spec.name}": unprivileged containers are not supported yet')
             if spec.name in self.fail_start:
                 log = self.fail_start.pop(spec.name)
                 raise RuntimeFailure(f'Failed starting container "{spec.name}":\n{log}')

@@ -108,16 +108,17 @@ def detect_cgroup_layout() -> CgroupLayout:
 
 
 def remove_stale_cgroups(name: str, layout: CgroupLayout) -> None:
-    """rmdir the monitor cgroups of a failed start, once its monitor has exited.
+    """rmdir the cgroups liblxc left behind for a container that is gone; exact name only.
 
-    liblxc cannot remove lxc.monitor.<name> while the process that called start() is still in it,
-    which happens when a start fails fast. rmdir fails, harmlessly, on a cgroup in use.
+    liblxc cannot remove a cgroup that still holds a process, such as the caller of start() when
+    a start fails fast, or an attach caught by a freeze. rmdir of a cgroup in use fails, harmlessly.
     """
     for mount in layout.mounts:
-        try:
-            os.rmdir(os.path.join(mount, f"lxc.monitor.{name}"))
-        except OSError:
-            pass
+        for leaf in (f"lxc.monitor.{name}", f"lxc.payload.{name}/.lxc", f"lxc.payload.{name}"):
+            try:
+                os.rmdir(os.path.join(mount, leaf))
+            except OSError:
+                pass
 
 
 def parse_memory_limit(value: str) -> int:
@@ -475,35 +476,41 @@ class LxcRuntime:
         if not self.config_file(name).exists():
             return
         container = self._container(name)
-        status = self._status(container)
-        if status == STOPPED:
+        if self._status(container) == STOPPED:
             return
-        monitor = _monitor_pidfd(container.init_pid)
+        init_pid = container.init_pid
+        monitor, init = _monitor_pidfd(init_pid), _pidfd(init_pid)
         try:
-            if force or timeout == 0 or not self._shutdown(container, status, monitor, timeout):
-                container.stop()
+            if force or timeout == 0 or not self._shutdown(container, monitor, timeout):
+                self._kill(container, init)
                 if not self._wait_stopped(container, monitor, KILL_WAIT):
                     raise RuntimeFailure(f'Failed stopping container "{name}": still running after SIGKILL')
         finally:
-            if monitor is not None:
-                os.close(monitor)
+            for fd in (monitor, init):
+                if fd is not None:
+                    os.close(fd)
+        with self._lock(name):  # not while a start of the same name creates its cgroups
+            if self._status(container) == STOPPED:
+                remove_stale_cgroups(name, detect_cgroup_layout())
 
     def freeze(self, name: str) -> None:
         """Freeze every process of the container; a no-op if already frozen."""
-        container = self._running_container(name)
-        if self._status(container) == FROZEN:
-            return
-        if not _set_frozen(container, True):
-            _set_frozen(container, False)  # leave it running rather than half frozen
-            raise RuntimeFailure(f'Failed freezing container "{name}"')
+        with self._lock(name):  # waits for attaches in flight, see exec()
+            container = self._running_container(name)
+            if self._status(container) == FROZEN:
+                return
+            if not _set_frozen(container, True):
+                _set_frozen(container, False)  # leave it running rather than half frozen
+                raise RuntimeFailure(f'Failed freezing container "{name}"')
 
     def unfreeze(self, name: str) -> None:
         """Thaw a frozen container; a no-op if it is running."""
-        container = self._running_container(name)
-        if self._status(container) != FROZEN:
-            return
-        if not _set_frozen(container, False):
-            raise RuntimeFailure(f'Failed unfreezing container "{name}"')
+        with self._lock(name):
+            container = self._running_container(name)
+            if self._status(container) != FROZEN:
+                return
+            if not _set_frozen(container, False):
+                raise RuntimeFailure(f'Failed unfreezing container "{name}"')
 
     def forget(self, name: str) -> None:
         """Remove the config and logs of a stopped container; the rootfs is never touched."""
@@ -534,9 +541,6 @@ class LxcRuntime:
         """Start a command inside; interactive gives a pty allocated inside the container."""
         if not spec.argv:
             raise InvalidArgument(f'Empty command for container "{name}"')
-        container = self._running_container(name)
-        if self._status(container) == FROZEN:
-            raise Conflict(f'Container "{name}" is frozen')
         request = _AttachRequest(list(spec.argv), dict(spec.environment), spec.cwd, spec.uid)
         options = {
             "env_policy": lxc.LXC_ATTACH_CLEAR_ENV,
@@ -544,12 +548,19 @@ class LxcRuntime:
             "gid": spec.gid,
             "initial_cwd": "/",
         }
-        try:
-            if interactive:
-                return _attach_terminal(container, name, request, options, width, height)
-            return _attach_pipes(container, name, request, options)
-        except OSError as err:  # out of fds or processes
-            raise RuntimeFailure(f'Failed running {spec.argv[0]!r} in container "{name}": {err}') from err
+        # The binding holds the GIL for the whole attach, and an attach whose child gets frozen
+        # never returns, hanging every thread: no freeze while an attach is in flight (the lock),
+        # no attach into a frozen container (the check).
+        with self._lock(name):
+            container = self._running_container(name)
+            if self._status(container) == FROZEN:
+                raise Conflict(f'Container "{name}" is frozen')
+            try:
+                if interactive:
+                    return _attach_terminal(container, name, request, options, width, height)
+                return _attach_pipes(container, name, request, options)
+            except OSError as err:  # out of fds or processes
+                raise RuntimeFailure(f'Failed running {spec.argv[0]!r} in container "{name}": {err}') from err
 
     # -- helpers
 
@@ -585,12 +596,24 @@ class LxcRuntime:
             out.write(text)
         os.replace(scratch, config)
 
-    def _shutdown(self, container: lxc.Container, status: str, monitor: int | None, timeout: float) -> bool:
+    def _shutdown(self, container: lxc.Container, monitor: int | None, timeout: float) -> bool:
         """Send lxc.signal.halt (SIGPWR) and wait off the GIL; False if still running after timeout."""
-        if status == FROZEN:
+        if self._status(container) == FROZEN:
             _set_frozen(container, False)  # frozen tasks cannot handle the signal
         container.shutdown(0)  # shutdown(timeout) would hold the GIL for the whole wait
         return self._wait_stopped(container, monitor, None if timeout < 0 else timeout)
+
+    def _kill(self, container: lxc.Container, init: int | None) -> None:
+        """SIGKILL init, which takes its pid namespace along; Container.stop() would hold the GIL."""
+        if self._status(container) == FROZEN:
+            _set_frozen(container, False)  # a task frozen by the v1 freezer does not die
+        if init is None:
+            container.stop()
+            return
+        try:
+            _signal.pidfd_send_signal(init, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def _wait_stopped(self, container: lxc.Container, monitor: int | None, timeout: float | None) -> bool:
         """Wait for the monitor to exit (it removes the cgroups last); poll the state without one."""
@@ -727,6 +750,13 @@ def _cgroup_int(container: lxc.Container, key: str, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         return default
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid) if pid > 0 else None
+    except OSError:
+        return None
 
 
 def _monitor_pidfd(init_pid: int) -> int | None:

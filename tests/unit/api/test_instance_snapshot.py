@@ -215,3 +215,21 @@ async def test_copy_of_snapshot_makes_new_instance(api):
     c2 = api.services.instances.rootfs(api.services.instances.get("c2"))
     assert (c2 / "etc" / "version").read_text() == "1\n"
     assert await api.ok("GET", "/1.0/instances/c2/snapshots") == []
+
+
+async def test_snapshot_of_frozen_instance_keeps_it_frozen(api):
+    await api.create()
+    await api.ok("PUT", "/1.0/instances/c1/state", {"action": "start"})
+    await api.ok("PUT", "/1.0/instances/c1/state", {"action": "freeze"})
+    await api.ok("POST", SNAPS, {"name": "s1"})
+    assert (await api.ok("GET", "/1.0/instances/c1"))["status"] == "Frozen"
+
+
+async def test_snapshot_of_running_instance_freezes_only_around_the_copy(api):
+    await api.create()
+    await api.ok("PUT", "/1.0/instances/c1/state", {"action": "start"})
+    api.runtime.calls.clear()
+    await api.ok("POST", SNAPS, {"name": "s1"})
+    methods = [m for m, _ in api.runtime.calls if m in ("freeze", "unfreeze")]
+    assert methods in ([], ["freeze", "unfreeze"])
+    assert (await api.ok("GET", "/1.0/instances/c1"))["status"] == "Running"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, InvalidArgument, RuntimeFailure
+from pincus.core.errors import Conflict, InvalidArgument, NotSupported, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ExecSpec, Runtime
 from pincus.runtime.fake import FakeExecProcess, FakeRuntime
 
@@ -109,6 +109,11 @@ def test_failed_start(tmp_path: Path) -> None:
     assert rt.state("c1").status == STOPPED
     rt.start(_spec(tmp_path))  # the failure is consumed
     assert rt.state("c1").status == RUNNING
+
+
+def test_unprivileged_not_supported(tmp_path: Path) -> None:
+    with pytest.raises(NotSupported, match="c1"):
+        FakeRuntime().start(ContainerSpec(name="c1", hostname="c1", rootfs=str(tmp_path), privileged=False))
 
 
 def test_frozen_refuses_exec(rt: FakeRuntime) -> None:
