@@ -14,6 +14,7 @@ from pincus.api.render import t
 from pincus.api.response import async_op, read_json, recursion, sync
 from pincus.core.errors import InvalidArgument, NotSupported
 from pincus.core.operations import TASK, Operation
+from pincus.core.publish import publish
 from pincus.core.services import Services
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time
@@ -96,8 +97,10 @@ async def images_post(request: web.Request) -> web.Response:
     s = svc(request)
     ctype = request.headers.get("Content-Type", "")
     if ctype.startswith("application/json"):
-        await read_json(request)
-        raise NotSupported("Importing images from remote servers or publishing is not supported yet")
+        req = await read_json(request)
+        if (req.get("source") or {}).get("type") in ("instance", "snapshot", "container"):
+            return _publish(s, req)
+        raise NotSupported("Importing images from remote servers is not supported")
     tmp = s.st.paths.images / f".upload-{secrets.token_hex(8)}"
     tmp.mkdir(parents=True)
     try:
@@ -121,6 +124,16 @@ async def images_post(request: web.Request) -> web.Response:
         return {"fingerprint": rec.fingerprint, "size": rec.size}
 
     return async_op(s.st.ops.create(TASK, "Downloading image", {}, body))
+
+
+def _publish(s: Services, req: dict[str, Any]) -> web.Response:
+    name = str((req.get("source") or {}).get("name") or "")
+
+    async def body(op: Operation) -> dict[str, Any]:
+        rec = await publish(s.st, s.instances, s.images, req)
+        return {"fingerprint": rec.fingerprint, "size": rec.size}
+
+    return async_op(s.st.ops.create(TASK, "Publishing image", {"instances": [f"/1.0/instances/{name}"]}, body))
 
 
 def _header_aliases(request: web.Request) -> list[dict[str, str]]:

@@ -132,3 +132,17 @@ def test_delete_protection_and_instance_delete_removes_snapshots(daemon, name):
     assert (snapdir / "s1").exists()
     d.run("delete", name)
     assert not (snapdir / "s1").exists()
+
+
+def test_publish_snapshot_and_launch_from_it(daemon, name):
+    d = daemon
+    d.run("launch", "busybox", name)
+    d.run("exec", name, "--", "sh", "-c", "echo published > /root/marker")
+    d.run("snapshot", "create", name, "golden")
+    d.run("exec", name, "--", "rm", "/root/marker")
+    d.run("publish", f"{name}/golden", "--alias", f"{name}-img")
+    d.run("launch", f"{name}-img", f"{name}-new")
+    assert d.run("exec", f"{name}-new", "--", "cat", "/root/marker").stdout == "published\n"
+    d.run("delete", "--force", f"{name}-new")
+    d.run("delete", "--force", name)
+    d.run("image", "delete", f"{name}-img")
