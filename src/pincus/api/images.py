@@ -16,6 +16,7 @@ from pincus.core.errors import InvalidArgument, NotSupported
 from pincus.core.operations import TASK, Operation
 from pincus.core.publish import publish
 from pincus.core.services import Services
+from pincus.core.timefmt import parse_time
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time
 
@@ -232,8 +233,6 @@ async def image_put(request: web.Request) -> web.Response:
         if key in req and req[key] is not None:
             setattr(rec, key, bool(req[key]))
     if req.get("expires_at"):
-        from pincus.core.timefmt import parse_time
-
         rec.expires_at = db_time(parse_time(str(req["expires_at"])))
     s.st.store.update_image(rec)
     return sync({})

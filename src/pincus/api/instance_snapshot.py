@@ -7,7 +7,8 @@ from aiohttp import web
 from pincus.api import render
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, read_json, recursion, sync
-from pincus.core.errors import InvalidArgument, NotSupported
+from pincus.core import names
+from pincus.core.errors import Conflict, InvalidArgument, NotSupported
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
 from pincus.core.snapshots import snapshot_url
@@ -106,12 +107,8 @@ async def instance_snapshot_post(request: web.Request) -> web.Response:
     new_name = str(req.get("name") or "")
     if not new_name:
         raise InvalidArgument("A new name for the snapshot must be provided")
-    from pincus.core import names
-
     names.validate_snapshot_name(new_name)
     if s.st.store.snapshot_exists(rec.id, new_name):
-        from pincus.core.errors import Conflict
-
         raise Conflict(f"Name '{inst}/{new_name}' already in use")
 
     async def body(op: Operation) -> None:

@@ -9,10 +9,12 @@ from aiohttp import web
 from pincus.api import render
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, read_json, recursion, sync
+from pincus.core.config_keys import validate_config
 from pincus.core.errors import InvalidArgument, NotSupported
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
 from pincus.core.services import Services
+from pincus.core.snapshots import STATEFUL_REFUSED
 from pincus.db.records import InstanceRecord
 
 routes = web.RouteTableDef()
@@ -49,7 +51,7 @@ async def instances_post(request: web.Request) -> web.Response:
     s = svc(request)
     req = await read_json(request)
     source = req.get("source") or {}
-    if source.get("type") == "migration" or source.get("mode") in ("push", "pull") and source.get("type") == "migration":
+    if source.get("type") == "migration":
         raise NotSupported("Migration sources are not supported yet")
     rec, source = s.instances.prepare(req)
     start = bool(req.get("start"))
@@ -95,8 +97,6 @@ async def _put(request: web.Request, patch: bool) -> web.Response:
         await s.instances.update(name, req, patch)
 
     # Validate synchronously so a bad key is a 400, not a failed operation.
-    from pincus.core.config_keys import validate_config
-
     if req.get("config") is not None:
         if not isinstance(req["config"], dict):
             raise InvalidArgument("Invalid config: must be a map of strings")
@@ -173,8 +173,6 @@ async def instance_state_put(request: web.Request) -> web.Response:
     if action not in _ACTIONS:
         raise InvalidArgument(f"Unknown action {action}")
     if req.get("stateful"):
-        from pincus.core.snapshots import STATEFUL_REFUSED
-
         raise NotSupported(STATEFUL_REFUSED)
     timeout = float(req.get("timeout", -1) or -1)
     force = bool(req.get("force"))

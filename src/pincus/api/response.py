@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pincus.core.errors import PincusError
+from pincus.core.errors import InvalidArgument, PincusError, PreconditionFailed
 from pincus.core.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,6 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         return {}
     body = json.loads(raw)
     if not isinstance(body, dict):
-        from pincus.core.errors import InvalidArgument
-
         raise InvalidArgument("Invalid request body: a JSON object is expected")
     return body
 
@@ -84,8 +82,6 @@ def check_etag(request: web.Request, current: Any) -> None:
     """Honour If-Match: 412 when the client's ETag no longer matches."""
     wanted = request.headers.get("If-Match")
     if wanted and wanted != etag_of(current):
-        from pincus.core.errors import PreconditionFailed
-
         raise PreconditionFailed("ETag doesn't match")
 
 
