@@ -54,8 +54,53 @@ def generate(root: Path, dirs: int, files: int, size: int, big: int, big_size: i
         list(ex.map(one_big, range(big)))
 
 
-def timed(fn: Callable[[], object]) -> float:
-    """Seconds fn takes, after a sync so earlier writeback does not count."""
+GATE: dict[str, Path | float] = {}
+
+
+def create_cost_us(probe: Path, n: int = 200) -> float:
+    """Microseconds to create one empty file in probe (the probe files are removed again)."""
+    start = time.perf_counter()
+    for k in range(n):
+        os.close(os.open(probe / f"p{k}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    cost = (time.perf_counter() - start) / n * 1e6
+    for k in range(n):
+        os.unlink(probe / f"p{k}")
+    return cost
+
+
+def wait_for_quiet_fs(limit_us: float = 150.0, max_wait: float = 120.0) -> float:
+    """Wait until file creation is not slowed by recent mass deletes, up to max_wait seconds.
+
+    ext4 without a journal (this VM's root) skips inodes deleted in the last ~30 s when it
+    allocates, so every create right after a big ``rm -rf`` (ours, or another process's) costs
+    up to 1 ms instead of ~40 us. Both sides are measured only in the quiet state.
+    """
+    probe = GATE.get("probe")
+    if not isinstance(probe, Path):
+        return 0.0
+    deadline = time.monotonic() + max_wait
+    while (cost := create_cost_us(probe)) > limit_us and time.monotonic() < deadline:
+        time.sleep(5)
+    GATE["last_us"] = cost
+    return cost
+
+
+def warm(*trees: Path) -> None:
+    """Stat every entry of the trees, so both sides start with the same (warm) metadata cache.
+
+    This VM's proactive reclaim evicts cache idle for ~60 s; without this, whichever side runs
+    second after a wait would get a warm cache and the other a cold one.
+    """
+    for tree in trees:
+        for dirpath, dirs, files in os.walk(tree):
+            for name in dirs + files:
+                os.lstat(os.path.join(dirpath, name))
+
+
+def timed(fn: Callable[[], object], *trees: Path) -> float:
+    """Seconds fn takes, in a quiet filesystem state, with trees' metadata warm, after a sync."""
+    wait_for_quiet_fs()
+    warm(*trees)
     os.sync()
     start = time.perf_counter()
     fn()
@@ -90,10 +135,13 @@ def one_run(driver: DirDriver, work: Path, i: int, results: dict[str, dict[str, 
 
     def add(row: str, who: str, seconds: float) -> None:
         results.setdefault(row, {"incus": [], "pincus": []})[who].append(seconds)
-        print(f"  run {i} {row:<36} {who:<6} {seconds:8.3f} s", flush=True)
+        print(
+            f"  run {i} {row:<36} {who:<6} {seconds:8.3f} s  (create probe {GATE.get('last_us', 0):.0f} us)",
+            flush=True,
+        )
 
     def incus_snapshot() -> None:
-        t = timed(lambda: subprocess.run([*RSYNC, f"{live}/", f"{copy}/"], check=True))
+        t = timed(lambda: subprocess.run([*RSYNC, f"{live}/", f"{copy}/"], check=True), live)
         for row in (
             "snapshot, stopped (first)",
             "snapshot after a 10 MiB change",
@@ -104,7 +152,11 @@ def one_run(driver: DirDriver, work: Path, i: int, results: dict[str, dict[str, 
     def incus_restore() -> None:
         change(live, f"c{i}")
         argv = [*RSYNC, "--exclude=/.pincus-*", f"{s1}/", f"{live}/"]
-        add("restore after a 10 MiB change", "incus", timed(lambda: subprocess.run(argv, check=True)))
+        add(
+            "restore after a 10 MiB change",
+            "incus",
+            timed(lambda: subprocess.run(argv, check=True), s1, live),
+        )
         driver.restore_snapshot(VOL, VOL.snapshot("s1"))  # back to a state the driver recorded
 
     def pincus_restore() -> None:
@@ -112,20 +164,20 @@ def one_run(driver: DirDriver, work: Path, i: int, results: dict[str, dict[str, 
         add(
             "restore after a 10 MiB change",
             "pincus",
-            timed(lambda: driver.restore_snapshot(VOL, VOL.snapshot("s1"))),
+            timed(lambda: driver.restore_snapshot(VOL, VOL.snapshot("s1")), s1, live),
         )
 
     def incus_delete() -> None:
         add(
             "delete a full snapshot",
             "incus",
-            timed(lambda: subprocess.run(["rm", "-rf", str(copy)], check=True)),
+            timed(lambda: subprocess.run(["rm", "-rf", str(copy)], check=True), copy),
         )
 
     def pincus_delete() -> None:
         for snap in ("s3", "s2"):
             driver.delete_snapshot(VOL.snapshot(snap))
-        add("delete a full snapshot", "pincus", timed(lambda: driver.delete_snapshot(VOL.snapshot("s1"))))
+        add("delete a full snapshot", "pincus", timed(lambda: driver.delete_snapshot(VOL.snapshot("s1")), s1))
         (live / ".pincus-base.json").unlink(missing_ok=True)  # the next first snapshot is a full copy again
 
     first = i % 2 == 0
@@ -142,16 +194,22 @@ def one_run(driver: DirDriver, work: Path, i: int, results: dict[str, dict[str, 
 
 def pincus_snapshots(driver: DirDriver, live: Path, i: int, add: Callable[[str, str, float], None]) -> None:
     """First snapshot, one after a 10 MiB change, and a running one (two passes, freeze timed)."""
-    add("snapshot, stopped (first)", "pincus", timed(lambda: driver.create_snapshot(VOL.snapshot("s1"))))
+    add(
+        "snapshot, stopped (first)", "pincus", timed(lambda: driver.create_snapshot(VOL.snapshot("s1")), live)
+    )
     change(live, f"a{i}")
-    add("snapshot after a 10 MiB change", "pincus", timed(lambda: driver.create_snapshot(VOL.snapshot("s2"))))
+    add(
+        "snapshot after a 10 MiB change",
+        "pincus",
+        timed(lambda: driver.create_snapshot(VOL.snapshot("s2")), live),
+    )
     print(
         f"  run {i} space: first snapshot {driver.volume_size(VOL.snapshot('s1')) >> 20} MiB, "
         f"second {driver.volume_size(VOL.snapshot('s2')) >> 20} MiB",
         flush=True,
     )
     freezer = Freezer()
-    timed(lambda: driver.create_snapshot(VOL.snapshot("s3"), freeze=freezer))
+    timed(lambda: driver.create_snapshot(VOL.snapshot("s3"), freeze=freezer), live)
     add("freeze stall, running snapshot", "pincus", freezer.stall)
 
 
@@ -188,6 +246,8 @@ def main() -> None:
     if any(work.iterdir()):
         sys.exit(f"{work} is not empty")
     try:
+        GATE["probe"] = work / "probe"
+        (work / "probe").mkdir()
         driver = DirDriver("bench", work / "storage-pools/bench", {})
         driver.create_pool()
         shape = f"{args.dirs}x{args.files} x {args.size} B + {args.big} x {args.big_size} B"
@@ -197,7 +257,9 @@ def main() -> None:
         results: dict[str, dict[str, list[float]]] = {}
         for i in range(args.runs):
             one_run(driver, work, i, results)
-        print(f"\n{shape}, {args.runs} runs, filesystem {_fstype(work)}\n")
+        print(
+            f"\n{shape}, {args.runs} runs, filesystem {_fstype(work)}; every step gated on a quiet filesystem, metadata cache warmed\n"
+        )
         print(table(results))
     finally:
         if not args.keep:

@@ -21,7 +21,7 @@ import secrets
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,6 +45,7 @@ from common import (  # noqa: E402
     report_header,
     settle,
     side_by_side,
+    sigterm_as_interrupt,
 )
 from snapdata import LARGE, copy_into, generate, remove_template, write_change  # noqa: E402
 from ticker import Ticker, boottime  # noqa: E402
@@ -86,87 +87,129 @@ def _check(cond: bool, t: Target, what: str) -> None:
         raise BenchError(f"{t.label}: {what}")
 
 
-def run_scenario(targets: list[Target], sc: Scenario, template: Path | None, res: Results,
-                 stalls: Results) -> None:
-    """Measure every operation of one scenario on every target; always deletes its instances."""
-    tag = secrets.token_hex(2)
-    names = _names(targets, sc, tag)
-    syncs = btrfs_mounts([t.pool_dir / sc.pool for t in targets])
-    tickers: dict[str, Ticker] = {}
-    new_bytes, rewrite = CHANGE[sc.size]
-    label = f"{sc.driver}/{sc.size}"
-    try:
-        for t in targets:
-            name = names[t.label]
-            t.run("init", "busybox", name, "-s", sc.pool)
-            if template is not None:
-                progress(f"{label}: copying the template into {t.label}'s {name} (cp -a)")
-                copy_into(template, t.rootfs(sc.pool, name))
+@dataclass
+class ScenarioRun:
+    """The state of one scenario on every target: instance names, tickers, btrfs mounts to settle."""
+
+    targets: list[Target]
+    sc: Scenario
+    template: Path | None
+    res: Results
+    stalls: Results
+    names: dict[str, str] = field(default_factory=dict)
+    tickers: dict[str, Ticker] = field(default_factory=dict)
+    syncs: list[Path] = field(default_factory=list)
+    label: str = field(init=False)
+    new_bytes: int = field(init=False)
+    rewrite: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.names = _names(self.targets, self.sc, secrets.token_hex(2))
+        self.syncs = btrfs_mounts([t.pool_dir / self.sc.pool for t in self.targets])
+        self.label = f"{self.sc.driver}/{self.sc.size}"
+        self.new_bytes, self.rewrite = CHANGE[self.sc.size]
+
+    def rootfs(self, t: Target, suffix: str = "") -> Path:
+        """Host path of the target's instance (or of its copy `<name><suffix>`)."""
+        return t.rootfs(self.sc.pool, self.names[t.label] + suffix)
+
+    def setup(self) -> None:
+        """Create, fill and start one instance per target, start its ticker, record the idle gap."""
+        for t in self.targets:
+            name = self.names[t.label]
+            t.run("init", "busybox", name, "-s", self.sc.pool)
+            if self.template is not None:
+                progress(f"{self.label}: copying the template into {t.label}'s {name} (cp -a)")
+                copy_into(self.template, self.rootfs(t))
             t.run("start", name)
-            tickers[t.label] = Ticker(t, name)
-        for t in targets:
-            tickers[t.label].wait_ready()
+            self.tickers[t.label] = Ticker(t, name)
+        for t in self.targets:
+            self.tickers[t.label].wait_ready()
         h0 = boottime()
         time.sleep(1.0)
-        for t in targets:
-            stalls.get(f"{sc.driver}|{sc.size}|{IDLE}", t.label).add(tickers[t.label].max_gap(h0, boottime()))
+        for t in self.targets:
+            gap = self.tickers[t.label].max_gap(h0, boottime())
+            self.stalls.get(f"{self.sc.driver}|{self.sc.size}|{IDLE}", t.label).add(gap)
 
-        for i in range(sc.runs):
-            for t in alternate(targets, i):
-                name, rootfs = names[t.label], t.rootfs(sc.pool, names[t.label])
-                write_change(rootfs, f"c{i}", new_bytes, rewrite, i)
-                settle(syncs)
+    def create_phase(self) -> None:
+        """`snapshot create` on the running instances, each after a change; records time and stall."""
+        for i in range(self.sc.runs):
+            for t in alternate(self.targets, i):
+                name = self.names[t.label]
+                write_change(self.rootfs(t), f"c{i}", self.new_bytes, self.rewrite, i)
+                settle(self.syncs)
                 h0 = boottime()
                 secs = t.timed("snapshot", "create", name, f"s{i}")
                 h1 = boottime()
                 t0 = time.perf_counter()
                 os.sync()
-                res.get(sc.key(OPS[0]), t.label).add(secs, time.perf_counter() - t0)
-                gap = tickers[t.label].max_gap(h0, h1)
-                stalls.get(f"{sc.driver}|{sc.size}|snapshot create (running)", t.label).add(gap)
-                _check((t.pool_dir / sc.pool / "containers-snapshots" / name / f"s{i}").is_dir(), t,
+                self.res.get(self.sc.key(OPS[0]), t.label).add(secs, time.perf_counter() - t0)
+                gap = self.tickers[t.label].max_gap(h0, h1)
+                self.stalls.get(self.sc.key(OPS[0]), t.label).add(gap)
+                _check((t.pool_dir / self.sc.pool / "containers-snapshots" / name / f"s{i}").is_dir(), t,
                        f"snapshot s{i} of {name} is not on disk")
-                progress(f"{label}: {t.label} snapshot create s{i}: {fmt_s(secs)} s, stall {fmt_s(gap)} s")
-        for t in targets:
-            tickers.pop(t.label).stop()
-            t.run("stop", "--force", names[t.label])
+                progress(f"{self.label}: {t.label} snapshot create s{i}: {fmt_s(secs)} s, stall {fmt_s(gap)} s")
+        for t in self.targets:
+            self.tickers.pop(t.label).stop()
+            t.run("stop", "--force", self.names[t.label])
 
-        newest = f"s{sc.runs - 1}"
-        for i in range(sc.runs):
-            for t in alternate(targets, i):
-                name, rootfs = names[t.label], t.rootfs(sc.pool, names[t.label])
-                write_change(rootfs, f"r{i}", new_bytes)
-                secs = measure(res, sc.key(OPS[1]), t, ["snapshot", "restore", name, newest], syncs)
-                _check(not (t.rootfs(sc.pool, name) / "chg" / f"r{i}").exists(), t,
+    def restore_phase(self) -> None:
+        """`snapshot restore` of the newest snapshot on the stopped instances, each after a new file."""
+        newest = f"s{self.sc.runs - 1}"
+        for i in range(self.sc.runs):
+            for t in alternate(self.targets, i):
+                name = self.names[t.label]
+                write_change(self.rootfs(t), f"r{i}", self.new_bytes)
+                secs = measure(self.res, self.sc.key(OPS[1]), t, ["snapshot", "restore", name, newest], self.syncs)
+                _check(not (self.rootfs(t) / "chg" / f"r{i}").exists(), t,
                        f"restore of {name}/{newest} left chg/r{i} behind")
-                progress(f"{label}: {t.label} snapshot restore: {fmt_s(secs)} s")
+                progress(f"{self.label}: {t.label} snapshot restore: {fmt_s(secs)} s")
 
-        for i in range(sc.runs):
-            for t in alternate(targets, i):
-                name = names[t.label]
-                copy = f"{name}-c{i}"
-                secs = measure(res, sc.key(OPS[2]), t, ["copy", f"{name}/s{i}", copy], syncs)
-                _check(t.rootfs(sc.pool, copy).is_dir(), t, f"copy {copy} is not on pool {sc.pool}")
-                if template is not None:
-                    _check((t.rootfs(sc.pool, copy) / "data" / "big" / "b000").is_file(), t,
+    def copy_phase(self) -> None:
+        """`copy INST/sN INST-cN`, checked on disk, then `delete INST-cN`."""
+        for i in range(self.sc.runs):
+            for t in alternate(self.targets, i):
+                name, copy = self.names[t.label], f"{self.names[t.label]}-c{i}"
+                secs = measure(self.res, self.sc.key(OPS[2]), t, ["copy", f"{name}/s{i}", copy], self.syncs)
+                _check(self.rootfs(t, f"-c{i}").is_dir(), t, f"copy {copy} is not on pool {self.sc.pool}")
+                if self.template is not None:
+                    _check((self.rootfs(t, f"-c{i}") / "data" / "big" / "b000").is_file(), t,
                            f"copy {copy} lacks the data")
-                secs2 = measure(res, sc.key(OPS[3]), t, ["delete", copy], syncs)
-                progress(f"{label}: {t.label} copy {fmt_s(secs)} s, delete copy {fmt_s(secs2)} s")
+                secs2 = measure(self.res, self.sc.key(OPS[3]), t, ["delete", copy], self.syncs)
+                progress(f"{self.label}: {t.label} copy {fmt_s(secs)} s, delete copy {fmt_s(secs2)} s")
 
-        for i in range(sc.runs):
-            for t in alternate(targets, i):
-                secs = measure(res, sc.key(OPS[4]), t, ["snapshot", "delete", names[t.label], f"s{i}"], syncs)
-                progress(f"{label}: {t.label} snapshot delete s{i}: {fmt_s(secs)} s")
-    finally:
-        for ticker in tickers.values():
+    def delete_phase(self) -> None:
+        """`snapshot delete` of every snapshot, oldest first."""
+        for i in range(self.sc.runs):
+            for t in alternate(self.targets, i):
+                args = ["snapshot", "delete", self.names[t.label], f"s{i}"]
+                secs = measure(self.res, self.sc.key(OPS[4]), t, args, self.syncs)
+                progress(f"{self.label}: {t.label} snapshot delete s{i}: {fmt_s(secs)} s")
+
+    def cleanup(self) -> None:
+        """Stop the tickers and delete every instance this scenario made (errors ignored)."""
+        for ticker in self.tickers.values():
             ticker.stop()
-        for t in targets:
-            name = names[t.label]
-            progress(f"{label}: deleting {t.label}'s {name}")
-            for i in range(sc.runs):
-                if t.rootfs(sc.pool, f"{name}-c{i}").exists():
-                    t.run("delete", "--force", f"{name}-c{i}", check=False)
-            t.run("delete", "--force", name, check=False)
+        for t in self.targets:
+            progress(f"{self.label}: deleting {t.label}'s {self.names[t.label]}")
+            for i in range(self.sc.runs):
+                if self.rootfs(t, f"-c{i}").exists():
+                    t.run("delete", "--force", f"{self.names[t.label]}-c{i}", check=False)
+            t.run("delete", "--force", self.names[t.label], check=False)
+
+
+def run_scenario(targets: list[Target], sc: Scenario, template: Path | None, res: Results,
+                 stalls: Results) -> None:
+    """Measure every operation of one scenario on every target; always deletes its instances."""
+    run = ScenarioRun(targets, sc, template, res, stalls)
+    try:
+        run.setup()
+        run.create_phase()
+        run.restore_phase()
+        run.copy_phase()
+        run.delete_phase()
+    finally:
+        run.cleanup()
 
 
 def create_btrfs_pools(d: Daemons) -> str:
@@ -236,13 +279,76 @@ def target_table(res: Results, sizes: list[str], drivers: list[str]) -> str:
                 rows.append([f"{driver} {size}: pincus/incus <= {goal}", op, f"{r:.2f}", "yes" if r <= goal else "NO"])
     if "btrfs" in drivers and len(sizes) == 2:
         for op in OPS:
-            small = _median(res, f"btrfs|small|{op}", "pincus")
-            large = _median(res, f"btrfs|large|{op}", "pincus")
-            if small and large:
-                r = large / small
-                rows.append(["btrfs pincus flat in size: large/small ~ 1", op, f"{r:.2f}",
-                             "yes" if r <= 1.5 else "NO"])
+            small = res.data.get((f"btrfs|small|{op}", "pincus"))
+            large = res.data.get((f"btrfs|large|{op}", "pincus"))
+            if small and large and small.times and large.times:
+                r = large.median / small.median
+                r_min = min(large.times) / min(small.times)
+                rows.append(["btrfs pincus flat in size: large/small <= 1.5", op,
+                             f"{r:.2f} (of minima: {r_min:.2f})", "yes" if r <= 1.5 else "NO"])
     return markdown_table(["target", "op", "measured", "met"], rows)
+
+
+@dataclass
+class Plan:
+    """What one invocation measures."""
+
+    sizes: list[str]
+    drivers: list[str]
+    runs: dict[str, int]
+    labels: list[str]
+
+
+def run_all(plan: Plan, res: Results, stalls: Results) -> tuple[str, bool]:
+    """Generate the data, start both daemons, run every scenario; returns (report header, failed)."""
+    template: Path | None = None
+    failed = False
+    try:
+        if "large" in plan.sizes:
+            progress(f"generating the large template ({LARGE.total_files} files, {LARGE.total_bytes / GIB:.2f} GiB)")
+            t0 = time.monotonic()
+            template = generate(LARGE)
+            progress(f"template {template} ready in {time.monotonic() - t0:.0f} s")
+        with side_by_side() as d:
+            header = report_header("Snapshots", d)
+            pools = {"dir": "default"}
+            if "btrfs" in plan.drivers:
+                pools["btrfs"] = create_btrfs_pools(d)
+            by_label = {t.label: t for t in (d.pincus, d.incus, d.incus_on_pincusd)}
+            targets = [by_label[label] for label in plan.labels]
+            for driver in plan.drivers:
+                for size in plan.sizes:
+                    sc = Scenario(driver, size, pools[driver], plan.runs[size])
+                    progress(f"=== {driver}/{size}: {sc.runs} runs")
+                    try:
+                        run_scenario(targets, sc, template if size == "large" else None, res, stalls)
+                    except BenchError as exc:
+                        failed = True
+                        print(f"\nFAILED in {driver}/{size}:\n{exc}\n", file=sys.stderr)
+    finally:
+        if template is not None:
+            progress("removing the template")
+            remove_template(template)
+    return header, failed
+
+
+def print_report(header: str, plan: Plan, res: Results, stalls: Results, seconds: float) -> None:
+    """The markdown report: header, times with ratios, stalls, targets."""
+    print(header)
+    print(f"* load average at end: {loadavg()}; total run time {seconds:.0f} s")
+    print(f"* runs: {', '.join(f'{s} {n}' for s, n in plan.runs.items())}; change before each snapshot: "
+          "small 1 MiB new file, large 10 MiB new file + 100 rewritten 4 KiB files")
+    print()
+    print(comparison_table(res, plan.labels, "pincus", "incus", with_sync=True, prefix=_prefix,
+                           prefix_header=("driver", "size", "op")))
+    print()
+    print("Stall seen inside the running container (largest gap between 20 ms ticks):")
+    print()
+    print(stall_table(stalls, plan.labels))
+    print()
+    print("Targets (btrfs: ratio <= 1.0 at both sizes and pincus flat in size; dir large: ratio <= 0.5):")
+    print()
+    print(target_table(res, plan.sizes, plan.drivers))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,64 +361,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="add a third column: the stock incus client against pincusd (server-side cost)")
     ap.add_argument("--json", help="also write raw samples to this file")
     opts = ap.parse_args(argv)
+    sigterm_as_interrupt()
     sizes = ["small", "large"] if opts.size == "both" else [opts.size]
-    drivers = ["btrfs", "dir"] if opts.driver == "both" else [opts.driver]
-    runs = {s: opts.runs or DEFAULT_RUNS[s] for s in sizes}
-    labels = ["pincus", "incus"] + (["incus→pincusd"] if opts.incus_client else [])
+    plan = Plan(sizes=sizes, drivers=["btrfs", "dir"] if opts.driver == "both" else [opts.driver],
+                runs={s: opts.runs or DEFAULT_RUNS[s] for s in sizes},
+                labels=["pincus", "incus"] + (["incus→pincusd"] if opts.incus_client else []))
 
     free = shutil.disk_usage("/var/tmp").free
-    need = needed_bytes(sizes, drivers, runs, len(labels))
+    need = needed_bytes(plan.sizes, plan.drivers, plan.runs, len(plan.labels))
     progress(f"/var/tmp: {free / GIB:.1f} GiB free, this run needs about {need / GIB:.1f} GiB")
     if free < need:
         print(f"not enough space in /var/tmp ({free / GIB:.1f} GiB free, {need / GIB:.1f} GiB needed)",
               file=sys.stderr)
         return 2
-
     res, stalls = Results(), Results()
-    template: Path | None = None
-    failed = False
     started = time.monotonic()
-    try:
-        if "large" in sizes:
-            progress(f"generating the large template ({LARGE.total_files} files, {LARGE.total_bytes / GIB:.2f} GiB)")
-            t0 = time.monotonic()
-            template = generate(LARGE)
-            progress(f"template {template} ready in {time.monotonic() - t0:.0f} s")
-        with side_by_side() as d:
-            header = report_header("Snapshots", d)
-            pools = {"dir": "default"}
-            if "btrfs" in drivers:
-                pools["btrfs"] = create_btrfs_pools(d)
-            for driver in drivers:
-                for size in sizes:
-                    sc = Scenario(driver, size, pools[driver], runs[size])
-                    progress(f"=== {driver}/{size}: {sc.runs} runs")
-                    try:
-                        targets = [d.pincus, d.incus] + ([d.incus_on_pincusd] if opts.incus_client else [])
-                        run_scenario(targets, sc, template if size == "large" else None, res, stalls)
-                    except BenchError as exc:
-                        failed = True
-                        print(f"\nFAILED in {driver}/{size}:\n{exc}\n", file=sys.stderr)
-    finally:
-        if template is not None:
-            progress("removing the template")
-            remove_template(template)
-
-    print(header)
-    print(f"* load average at end: {loadavg()}; total run time {time.monotonic() - started:.0f} s")
-    print(f"* runs: {', '.join(f'{s} {n}' for s, n in runs.items())}; change before each snapshot: "
-          "small 1 MiB new file, large 10 MiB new file + 100 rewritten 4 KiB files")
-    print()
-    print(comparison_table(res, labels, "pincus", "incus", with_sync=True, prefix=_prefix,
-                           prefix_header=("driver", "size", "op")))
-    print()
-    print("Stall seen inside the running container (largest gap between 20 ms ticks):")
-    print()
-    print(stall_table(stalls, labels))
-    print()
-    print("Targets (btrfs: ratio <= 1.0 at both sizes and pincus flat in size; dir large: ratio <= 0.5):")
-    print()
-    print(target_table(res, sizes, drivers))
+    header, failed = run_all(plan, res, stalls)
+    print_report(header, plan, res, stalls, time.monotonic() - started)
     dump_json(opts.json, {"times": res.to_json(), "stalls": stalls.to_json()})
     return 1 if failed else 0
 

@@ -123,6 +123,11 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def sigterm_as_interrupt() -> None:
+    """Make SIGTERM raise KeyboardInterrupt, so `finally` blocks clean up on `kill PID` too."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 @contextmanager
 def side_by_side(pincus_pool: str = "dir") -> Iterator[Daemons]:
     """Start a private incusd (dir pool "default") and a private pincusd (pool "default" of the

@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pincus.api.app import build_app
+from pincus.api.certificates import start_network, stop_network
 from pincus.core.recovery import recover
 from pincus.core.scheduler import Scheduler
 from pincus.core.services import Services
@@ -71,6 +72,7 @@ async def serve(root: Path, group: str) -> None:
     gid = grp.getgrnam(group).gr_gid if group else 0
     os.chown(paths.socket, 0, gid)
     os.chmod(paths.socket, 0o660)
+    await start_network(app, services, runner)
     scheduler = Scheduler(services, state_file=paths.root / "scheduler.last")
     services.snapshots.on_expiry_change = scheduler.poke
     timer = asyncio.get_running_loop().create_task(scheduler.run())
@@ -82,6 +84,7 @@ async def serve(root: Path, group: str) -> None:
     await stop.wait()
     log.info("pincusd stopping")
     timer.cancel()
+    await stop_network(app)
     await st.ops.drain(10.0)
     await runner.cleanup()
     paths.socket.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pincus.api import (
+    certificates,
     events,
     images,
     instance_exec,
@@ -16,6 +17,7 @@ from pincus.api import (
     server,
     storage_pools,
 )
+from pincus.api.auth import auth_middleware
 from pincus.api.context import SERVICES
 from pincus.api.response import errors_middleware
 from pincus.core.services import Services
@@ -25,8 +27,9 @@ MAX_BODY = 64 << 30  # image uploads
 
 def build_app(services: Services) -> web.Application:
     """The Incus REST API over the given services."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[SERVICES] = services
+    certificates.install(app, services)
     for module in (server, operations, events, instances, instance_snapshot, instance_exec,
                    instance_file, images, storage_pools, profiles):
         app.add_routes(module.routes)

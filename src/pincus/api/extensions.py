@@ -54,4 +54,10 @@ API_EXTENSIONS: list[str] = [
     "resources",
     "kernel_limits",
     "api_os",
+    "certificate_update",
+    "certificate_project",
+    "certificate_token",
+    "certificate_description",
+    "remote_token_expiry",
+    "auth_user",
 ]

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from pincus.api.context import svc
 from pincus.api.fdio import close_quietly, read_fd, set_nonblocking, write_fd
 from pincus.api.response import async_op, read_json
-from pincus.core.errors import Forbidden, InvalidArgument, NotFound
+from pincus.core.errors import Forbidden, InvalidArgument, NotFound, PincusError
 from pincus.core.events import INSTANCE_EXEC
 from pincus.core.instances import instance_url
 from pincus.core.operations import WEBSOCKET, Operation
@@ -37,12 +37,15 @@ class ExecSession:
         self.keys = keys
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.connected = asyncio.Event()
+        self.control = asyncio.Event()
         self.finished = asyncio.Event()
 
     def attach(self, key: str, ws: web.WebSocketResponse) -> None:
-        """Register a connected websocket."""
+        """Register a connected websocket; the command starts once every data stream is connected."""
         self.sockets[key] = ws
-        if all(k in self.sockets for k in self.keys):
+        if key == "control":
+            self.control.set()
+        if all(k in self.sockets for k in self.keys if k != "control"):
             self.connected.set()
 
 
@@ -78,7 +81,10 @@ async def instance_exec_post(request: web.Request) -> web.Response:
 
     async def body(op: Operation) -> dict[str, Any]:
         try:
-            await asyncio.wait_for(session.connected.wait(), CONNECT_TIMEOUT)
+            try:
+                await asyncio.wait_for(session.connected.wait(), CONNECT_TIMEOUT)
+            except TimeoutError:
+                raise PincusError("Timed out waiting for the exec websockets to connect") from None
             proc = await s.st.blocking(s.st.runtime.exec, rt_name, spec, interactive, width, height)
             s.st.hub.lifecycle(INSTANCE_EXEC, instance_url(name), {"command": spec.argv})
             code = await (_run_pty(s, proc, session) if interactive else _run_pipes(s, proc, session))
@@ -95,8 +101,9 @@ async def instance_exec_post(request: web.Request) -> web.Response:
     return async_op(op)
 
 
-async def _control(ws: web.WebSocketResponse, proc: ExecProcess) -> None:
-    async for msg in ws:
+async def _control(session: ExecSession, proc: ExecProcess) -> None:
+    await session.control.wait()  # a client may connect it later, or never (pylxd)
+    async for msg in session.sockets["control"]:
         if msg.type != WSMsgType.TEXT or not msg.data.strip():
             continue
         try:
@@ -143,7 +150,7 @@ async def _run_pipes(s: Any, proc: ExecProcess, session: ExecSession) -> int:
     socks = session.sockets
     loop = asyncio.get_running_loop()
     stdin = loop.create_task(_ws_to_fd(socks["0"], proc.stdin_fd, close_at_eof=True))
-    control = loop.create_task(_control(socks["control"], proc))
+    control = loop.create_task(_control(session, proc))
     out = loop.create_task(_fd_to_ws(proc.stdout_fd, socks["1"]))
     err = loop.create_task(_fd_to_ws(proc.stderr_fd, socks["2"]))
     code = await s.st.blocking(proc.wait)
@@ -160,7 +167,7 @@ async def _run_pty(s: Any, proc: ExecProcess, session: ExecSession) -> int:
     socks = session.sockets
     loop = asyncio.get_running_loop()
     stdin = loop.create_task(_ws_to_fd(socks["0"], proc.master_fd, close_at_eof=False))
-    control = loop.create_task(_control(socks["control"], proc))
+    control = loop.create_task(_control(session, proc))
     out = loop.create_task(_fd_to_ws(proc.master_fd, socks["0"]))
     code = await s.st.blocking(proc.wait)
     with contextlib.suppress(asyncio.TimeoutError):

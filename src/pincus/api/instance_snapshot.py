@@ -8,13 +8,23 @@ from pincus.api import render
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, read_json, recursion, sync
 from pincus.core import names
-from pincus.core.errors import Conflict, InvalidArgument, NotSupported
+from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
+from pincus.core.services import Services
 from pincus.core.snapshots import snapshot_url
 from pincus.core.timefmt import parse_time
+from pincus.db.records import InstanceRecord
 
 routes = web.RouteTableDef()
+
+
+def _instance(s: Services, inst: str, snap: str) -> InstanceRecord:
+    """The instance of a snapshot URL; missing, it is named with the snapshot, as Incus does."""
+    try:
+        return s.instances.get(inst)
+    except NotFound:
+        raise NotFound(f'Failed to fetch instance "{inst}/{snap}" in project "default": Instance not found') from None
 
 
 def _resources(inst: str, snap: str) -> dict[str, list[str]]:
@@ -61,7 +71,7 @@ async def instance_snapshots_post(request: web.Request) -> web.Response:
 async def instance_snapshot_get(request: web.Request) -> web.Response:
     """One snapshot; the ETag covers its expiry."""
     s = svc(request)
-    rec = s.instances.get(request.match_info["name"])
+    rec = _instance(s, request.match_info["name"], request.match_info["snapshot"])
     snap = s.snapshots.get(rec, request.match_info["snapshot"])
     return sync(render.snapshot(s.st, rec, snap), etag=render.snapshot_etag(snap))
 
@@ -69,7 +79,7 @@ async def instance_snapshot_get(request: web.Request) -> web.Response:
 async def _put(request: web.Request) -> web.Response:
     s = svc(request)
     inst, name = request.match_info["name"], request.match_info["snapshot"]
-    rec = s.instances.get(inst)
+    rec = _instance(s, inst, name)
     snap = s.snapshots.get(rec, name)
     check_etag(request, render.snapshot_etag(snap))
     req = await read_json(request)
@@ -99,7 +109,7 @@ async def instance_snapshot_post(request: web.Request) -> web.Response:
     """Rename a snapshot (migration of a snapshot is not supported)."""
     s = svc(request)
     inst, name = request.match_info["name"], request.match_info["snapshot"]
-    rec = s.instances.get(inst)
+    rec = _instance(s, inst, name)
     s.snapshots.get(rec, name)
     req = await read_json(request)
     if req.get("migration"):
@@ -122,7 +132,7 @@ async def instance_snapshot_delete(request: web.Request) -> web.Response:
     """Delete one snapshot."""
     s = svc(request)
     inst, name = request.match_info["name"], request.match_info["snapshot"]
-    rec = s.instances.get(inst)
+    rec = _instance(s, inst, name)
     s.snapshots.get(rec, name)
 
     async def body(op: Operation) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pincus.api import render
+from pincus.api import filtering, render
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, read_json, recursion, sync
 from pincus.core.config_keys import validate_config
@@ -36,13 +36,17 @@ async def instances_get(request: web.Request) -> web.Response:
     """List instances: URLs, objects (recursion=1) or full objects (recursion=2)."""
     s = svc(request)
     level = recursion(request)
+    expr = request.query.get("filter", "")
     recs = s.st.store.instances()
-    if level == 0:
+    if level == 0 and not expr:
         return sync([instance_url(r.name) for r in recs])
-    if level == 1:
-        return sync([render.instance(s.st, r, s.st.runtime.state(s.st.runtime_name(r.name))) for r in recs])
-    snaps = s.st.store.all_snapshots()
-    return sync([full(s, r, snaps.get(r.id, [])) for r in recs])
+    if level <= 1:
+        objs = [render.instance(s.st, r, s.st.runtime.state(s.st.runtime_name(r.name))) for r in recs]
+    else:
+        snaps = s.st.store.all_snapshots()
+        objs = [full(s, r, snaps.get(r.id, [])) for r in recs]
+    objs = filtering.apply(expr, objs)
+    return sync([instance_url(o["name"]) for o in objs] if level == 0 else objs)
 
 
 @routes.post("/1.0/instances")

@@ -9,15 +9,19 @@ from typing import Any
 from aiohttp import web
 
 from pincus import __version__
+from pincus.api.auth import identity
 from pincus.api.context import svc
 from pincus.api.extensions import API_EXTENSIONS
+from pincus.api.https import HTTPS
 from pincus.api.response import check_etag, read_json, recursion, sync
 from pincus.core.errors import InvalidArgument, NotFound
-from pincus.storage.availability import available_drivers
+from pincus.core.expiry import validate_expiry
+from pincus.storage.availability import available_drivers, driver_version
 
 routes = web.RouteTableDef()
 
-SERVER_KEYS = {"core.https_address", "images.auto_update_interval", "core.proxy_http", "core.proxy_https"}
+SERVER_KEYS = {"core.https_address", "images.auto_update_interval", "core.proxy_http", "core.proxy_https",
+               "core.remote_token_expiry"}
 
 
 def _os_release() -> tuple[str, str]:
@@ -34,9 +38,18 @@ def _os_release() -> tuple[str, str]:
     return name, version
 
 
+def untrusted_info(request: web.Request) -> dict[str, Any]:
+    """The ServerUntrusted object an unauthenticated HTTPS client gets."""
+    config = svc(request).st.store.get_config()
+    return {"config": {k: v for k, v in config.items() if k.startswith("user.ui.")},
+            "api_extensions": API_EXTENSIONS, "api_status": "stable", "api_version": "1.0",
+            "auth": "untrusted", "public": False, "auth_methods": ["tls"]}
+
+
 def server_info(request: web.Request) -> dict[str, Any]:
     """The Server object."""
     s = svc(request)
+    ident, https = identity(request), request.app[HTTPS]
     os_name, os_version = _os_release()
     drivers = sorted({d.info.name for d in s.st.drivers.values()}) or ["dir"]
     return {
@@ -47,13 +60,13 @@ def server_info(request: web.Request) -> dict[str, Any]:
         "auth": "trusted",
         "public": False,
         "auth_methods": ["tls"],
-        "auth_user_name": "root",
-        "auth_user_method": "unix",
+        "auth_user_name": ident.name,
+        "auth_user_method": ident.method,
         "environment": {
-            "addresses": [],
+            "addresses": https.addresses(),
             "architectures": ["x86_64", "i686"],
-            "certificate": "",
-            "certificate_fingerprint": "",
+            "certificate": https.certificate,
+            "certificate_fingerprint": https.fingerprint,
             "driver": "lxc",
             "driver_version": "5.0.2",
             "firewall": "none",
@@ -72,9 +85,9 @@ def server_info(request: web.Request) -> dict[str, Any]:
             "server_pid": os.getpid(),
             "server_version": __version__,
             "storage": " | ".join(drivers),
-            "storage_version": " | ".join("1" for _ in drivers),
+            "storage_version": " | ".join(driver_version(d) for d in drivers),
             "storage_supported_drivers": [
-                {"Name": name, "Version": "1", "Remote": False} for name in available_drivers()
+                {"Name": name, "Version": driver_version(name), "Remote": False} for name in available_drivers()
             ],
         },
     }
@@ -88,7 +101,9 @@ async def root_get(request: web.Request) -> web.Response:
 
 @routes.get("/1.0")
 async def server_get(request: web.Request) -> web.Response:
-    """Server information and configuration."""
+    """Server information and configuration (limited for untrusted clients, without an ETag)."""
+    if not identity(request).trusted:
+        return sync(untrusted_info(request))
     info = server_info(request)
     return sync(info, etag=info["config"])
 
@@ -102,8 +117,12 @@ async def _server_put(request: web.Request, patch: bool) -> web.Response:
     for key in config:
         if key not in SERVER_KEYS:
             raise InvalidArgument(f'Invalid server config key "{key}"')
-    new = {**current, **config} if patch else config
-    s.st.store.set_config({k: v for k, v in new.items() if v != ""})
+    new = {k: v for k, v in ({**current, **config} if patch else config).items() if v != ""}
+    validate_expiry(new.get("core.remote_token_expiry", ""))
+    address = new.get("core.https_address", "")
+    if address != current.get("core.https_address", ""):
+        await request.app[HTTPS].apply(address)  # raises, keeping the old listener, if it can't bind
+    s.st.store.set_config(new)
     return sync({})
 
 
@@ -148,10 +167,4 @@ async def project_get(request: web.Request) -> web.Response:
 @routes.get("/1.0/networks")
 async def networks_get(request: web.Request) -> web.Response:
     """No managed networks: containers have loopback only."""
-    return sync([])
-
-
-@routes.get("/1.0/certificates")
-async def certificates_get(request: web.Request) -> web.Response:
-    """No trusted certificates yet (local unix socket only)."""
     return sync([])

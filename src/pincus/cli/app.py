@@ -24,7 +24,7 @@ MODULES = {
     "snapshot": "snapshot", "restore": "snapshot",
     "exec": "exec", "shell": "exec",
     "config": "config", "file": "file", "image": "image", "storage": "storage", "profile": "storage",
-    "admin": "admin", "version": "admin",
+    "admin": "admin", "version": "admin", "remote": "remote",
 }  # fmt: skip
 
 SUMMARY = [
@@ -42,6 +42,7 @@ SUMMARY = [
     ("move", "Move instances within or in between servers"),
     ("profile", "Manage profiles"),
     ("publish", "Publish instances as images"),
+    ("remote", "Manage the list of remote servers"),
     ("rename", "Rename instances"),
     ("restart", "Restart instances"),
     ("restore", "Restore instance snapshots (book syntax)"),

@@ -8,6 +8,7 @@ import sys
 
 from pincus.cli.common import CLIError, Command, Ctx, dump_yaml, load_yaml, split_snapshot, stdin_is_tty
 from pincus.cli.flags import Flag, Options
+from pincus.cli.trust import TRUST
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -354,6 +355,7 @@ CONFIG = Command(
                 run_set, nargs=(1, -1)),
         Command("show", "[<remote>:][<instance>[/<snapshot>]]", "Show instance or server configurations",
                 run_show, [Flag("expanded", "e", help="Show the expanded configuration")], nargs=(0, 1)),
+        TRUST,
         Command("unset", "[<remote>:][<instance>] <key>", "Unset instance or server configuration keys",
                 run_unset, nargs=(1, 2)),
     ],

@@ -18,6 +18,7 @@ from pincus.cli.expiry import ZERO_TIME, expiry_from_flag, yaml_time
 from pincus.cli.flags import Flag, Options
 from pincus.cli.format import fmt_date, render, validate_format
 from pincus.cli.listing import FORMAT_HELP
+from pincus.cli.prune import PRUNE
 from pincus.client.connection import ClientError
 
 TYPE_CHECKING = False
@@ -204,6 +205,7 @@ SUBCOMMANDS = [
         aliases=("ls",),
         long="List instance snapshots\n\nDefault column layout: nTEs",
     ),
+    PRUNE,
     Command(
         "rename",
         "[<remote>:]<instance> <old snapshot name> <new snapshot name>",

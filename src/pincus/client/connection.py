@@ -226,6 +226,8 @@ class RawResponse:
 class Connection:
     """One daemon endpoint; each request opens a fresh socket."""
 
+    host = "unix.socket"  # the Host header (client/tls.py sends the server's address)
+
     def __init__(self, path: str | None = None, project: str = "") -> None:
         self.path = path or socket_path()
         self.project = project
@@ -260,7 +262,7 @@ class Connection:
         """Send a request and return the response with its body still unread."""
         sock = self._connect()
         try:
-            head, payload = _request_head(method, self.url(path), body, headers or {})
+            head, payload = _request_head(method, self.url(path), body, headers or {}, host=self.host)
             sock.sendall(head)
             _send_body(sock, payload)
             reader = _Reader(sock)
@@ -289,7 +291,7 @@ class Connection:
         """Perform an HTTP upgrade (websocket); return the socket and any bytes read past the headers."""
         sock = self._connect()
         try:
-            head, _ = _request_head("GET", self.url(path), None, headers, close=False)
+            head, _ = _request_head("GET", self.url(path), None, headers, close=False, host=self.host)
             sock.sendall(head)
             reader = _Reader(sock)
             status, resp_headers = _read_head(reader)
@@ -322,9 +324,9 @@ def check(resp: Response) -> None:
 
 
 def _request_head(
-    method: str, path: str, body: Body, headers: Mapping[str, str], close: bool = True
+    method: str, path: str, body: Body, headers: Mapping[str, str], close: bool = True, host: str = "unix.socket"
 ) -> tuple[bytes, Body]:
-    lines = [f"{method} {path} HTTP/1.1", "Host: unix.socket", f"User-Agent: {USER_AGENT}"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"User-Agent: {USER_AGENT}"]
     names = {k.lower() for k in headers}
     lines += [f"{k}: {v}" for k, v in headers.items()]
     if isinstance(body, (bytes, bytearray)):

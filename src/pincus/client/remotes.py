@@ -1,7 +1,7 @@
 """Remotes from ``~/.config/pincus/config.yml`` (the Incus client config.yml format).
 
-Only unix remotes can be connected to today; HTTPS remotes are parsed and kept so that TLS
-support can be added without changing callers.
+Unix remotes are reached over their socket, ``https://`` remotes through client/tls.py (imported
+only then) with the client certificate and the pinned server certificates of the same directory.
 """
 
 from __future__ import annotations
@@ -66,11 +66,13 @@ class RemoteConfig:
         default_remote: str = "local",
         remotes: dict[str, Remote] | None = None,
         aliases: dict[str, str] | None = None,
+        conf_dir: str = "",
     ) -> None:
         self.default_remote = default_remote
         self.remotes = default_remotes() if remotes is None else remotes
         self.remotes.setdefault("local", Remote("local", "unix://"))
         self.aliases = aliases or {}
+        self.conf_dir = conf_dir or config_dir()
 
     def parse_remote(self, raw: str) -> tuple[str, str]:
         """Split ``REMOTE:NAME`` (an unknown prefix is an error, as in Incus)."""
@@ -92,16 +94,21 @@ class RemoteConfig:
             raise ClientError(
                 0, f'The remote "{name}" is not an instance server (protocol {remote.protocol})'
             )
+        project = project or (remote.project if remote.project != "default" else "")
+        if remote.addr.startswith("https://"):
+            from pincus.client.tls import TlsConnection
+
+            return TlsConnection(remote.addr, self.conf_dir, name, project)
         if not remote.is_unix:
-            raise ClientError(0, f'HTTPS remotes are not supported yet (remote "{name}": {remote.addr})')
-        path = remote.addr[len("unix://") :] if remote.addr.startswith("unix://") else ""
-        return Connection(path or None, project or remote.project)
+            raise ClientError(0, f'Unsupported remote address "{remote.addr}" (remote "{name}")')
+        path = remote.addr[len("unix:") :].removeprefix("//")
+        return Connection(path or None, project)
 
 
-def parse_config(doc: Any) -> RemoteConfig:
+def parse_config(doc: Any, conf_dir: str = "") -> RemoteConfig:
     """Build a RemoteConfig from a decoded config.yml document."""
     if not isinstance(doc, dict):
-        return RemoteConfig()
+        return RemoteConfig(conf_dir=conf_dir)
     remotes = default_remotes()
     for name, entry in (doc.get("remotes") or {}).items():
         if not isinstance(entry, dict):
@@ -115,21 +122,22 @@ def parse_config(doc: Any) -> RemoteConfig:
             str(entry.get("project") or ""),
         )
     aliases = {str(k): str(v) for k, v in (doc.get("aliases") or {}).items()}
-    return RemoteConfig(str(doc.get("default-remote") or "local"), remotes, aliases)
+    return RemoteConfig(str(doc.get("default-remote") or "local"), remotes, aliases, conf_dir)
 
 
 def load(path: str | None = None) -> RemoteConfig:
     """Read config.yml if it exists (YAML is only imported then), else the defaults."""
     path = path or os.path.join(config_dir(), "config.yml")
+    conf_dir = os.path.dirname(path)
     try:
         with open(path, encoding="utf-8") as fobj:
             text = fobj.read()
     except FileNotFoundError:
-        return RemoteConfig()
+        return RemoteConfig(conf_dir=conf_dir)
     import yaml
 
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ClientError(0, f"Failed to load configuration: {exc}") from None
-    return parse_config(doc)
+    return parse_config(doc, conf_dir)

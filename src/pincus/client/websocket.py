@@ -155,6 +155,9 @@ class WebSocket:
             self.closed = True
             return False
         self.buf += data
+        pending = getattr(self.sock, "pending", None)  # TLS: decrypted bytes select() cannot see
+        while pending is not None and pending() > 0:
+            self.buf += self.sock.recv(pending())
         return True
 
     def poll(self) -> list[tuple[int, bytes]] | None:

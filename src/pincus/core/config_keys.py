@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from pincus.core import expiry, pattern, schedule
+from pincus.core import expiry, pattern, retention, schedule
 from pincus.core.errors import InvalidArgument
 
 _BOOL = {"true", "false", "1", "0", "yes", "no", "on", "off"}
@@ -39,6 +39,11 @@ def _any(value: str) -> None:
     return None
 
 
+def _count(value: str) -> None:
+    if not re.fullmatch(r"[0-9]+", value):
+        raise ValueError("must be a non-negative integer")
+
+
 VALIDATORS: dict[str, Callable[[str], None]] = {
     "security.protection.delete": _bool,
     "security.privileged": _bool,
@@ -58,8 +63,10 @@ VALIDATORS: dict[str, Callable[[str], None]] = {
     "snapshots.expiry": expiry.validate_expiry,
     "snapshots.expiry.manual": expiry.validate_expiry,
     "raw.lxc": _any,
+    **{retention.CONFIG_PREFIX + rule: _count for rule in retention.RULES},
 }
-_PREFIXES = ("user.", "environment.", "image.", "volatile.", "snapshots.retention.", "linux.")
+_PREFIXES = ("user.", "environment.", "image.", "volatile.", "linux.")
+_RETENTION_KEYS = ", ".join(retention.CONFIG_PREFIX + rule for rule in retention.RULES)
 
 
 def validate_config(config: dict[str, str]) -> None:
@@ -68,10 +75,10 @@ def validate_config(config: dict[str, str]) -> None:
         if not isinstance(value, str):
             raise InvalidArgument(f'Invalid config: Invalid value for "{key}": value must be a string')
         if key.startswith(_PREFIXES):
-            if key.startswith("snapshots.retention."):
-                _retention(key, value)
             continue
         check = VALIDATORS.get(key)
+        if check is None and key.startswith(retention.CONFIG_PREFIX):
+            raise InvalidArgument(f"Invalid config: Unknown configuration key: {key} (retention keys: {_RETENTION_KEYS})")
         if check is None:
             raise InvalidArgument(f'Invalid config: Unknown configuration key: {key}')
         if value == "":
@@ -81,10 +88,3 @@ def validate_config(config: dict[str, str]) -> None:
         except (ValueError, InvalidArgument) as exc:
             raise InvalidArgument(f'Invalid config: Invalid value for "{key}": {exc}') from None
 
-
-def _retention(key: str, value: str) -> None:
-    try:
-        if int(value) < 0:
-            raise ValueError
-    except ValueError:
-        raise InvalidArgument(f'Invalid config: Invalid value for "{key}": must be a non-negative integer') from None

@@ -14,7 +14,7 @@ from pincus.core.state import State
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time
 from pincus.images.fingerprint import fingerprint as image_fingerprint
-from pincus.images.metadata import read_metadata
+from pincus.images.metadata import canonical_architecture, read_metadata
 from pincus.images.unpack import unpack_image
 from pincus.storage.drivers.base import IMAGE, Volume
 
@@ -49,7 +49,7 @@ class Images:
         created = metadata.creation_date
         rec = ImageRecord(
             fingerprint=fingerprint, filename=filename or f"{fingerprint[:12]}.tar.xz", size=size,
-            architecture=metadata.architecture or "x86_64",
+            architecture=canonical_architecture(metadata.architecture or "x86_64"),
             created_at=db_time(datetime.fromtimestamp(created, timezone.utc) if created else now),
             uploaded_at=db_time(now), expires_at=db_time(None), last_used_at=db_time(None),
             properties=dict(metadata.properties),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pincus.runtime.base import FROZEN, STOPPED
 from pincus.storage.drivers.base import CONTAINER, Freezer, Volume
 
 Devices = dict[str, dict[str, str]]
+NEVER_USED = datetime(1970, 1, 1, tzinfo=timezone.utc)  # Incus's last_used_at of a never-started instance
 
 
 def instance_url(name: str) -> str:
@@ -110,7 +112,7 @@ class Instances:
         self.st.driver(pool)
         now = db_time(self.st.clock())
         rec = InstanceRecord(
-            name=name, pool=pool, created_at=now, last_used_at=db_time(None),
+            name=name, pool=pool, created_at=now, last_used_at=db_time(NEVER_USED),
             architecture="x86_64", ephemeral=bool(req.get("ephemeral", False)),
             description=str(req.get("description", "")), config=config, devices=devices, profiles=profiles,
         )
@@ -129,7 +131,9 @@ class Instances:
             with Reverter() as rev:
                 rec.config.setdefault("volatile.uuid", str(uuid.uuid4()))
                 rec.config.setdefault("volatile.uuid.generation", rec.config["volatile.uuid"])
-                rec.config["volatile.last_state.power"] = "STOPPED"
+                rec.config.setdefault("volatile.cloud-init.instance-id", str(uuid.uuid4()))
+                rec.config.pop("volatile.last_state.power", None)  # set at the first start, as Incus
+                rec.config["volatile.apply_template"] = "copy" if kind == "copy" else "create"
                 if kind == "image":
                     image = self.images.resolve(source)
                     rec.architecture = image.architecture
@@ -166,12 +170,13 @@ class Instances:
             raise InvalidArgument("Copying between storage pools is not supported yet")
         if snap_name:
             snap = self.st.store.get_snapshot(src, snap_name)
-            rec.config = {**snap.config, **rec.config}
+            local = {k: v for k, v in snap.config.items() if not k.startswith("volatile.")}
+            rec.config = {**local, **rec.config}
             await self.st.blocking(driver.create_volume_from_copy, self.volume(rec), src_vol.snapshot(snap.name))
             return
-        rec.config = {k: v for k, v in {**src.config, **rec.config}.items() if not k.startswith("volatile.")}
-        rec.config.setdefault("volatile.uuid", str(uuid.uuid4()))
-        rec.config["volatile.last_state.power"] = "STOPPED"
+        keep = {k: v for k, v in rec.config.items() if k.startswith("volatile.")}
+        local = {k: v for k, v in {**src.config, **rec.config}.items() if not k.startswith("volatile.")}
+        rec.config = {**local, **keep}
         self.st.store.update_instance(rec)
         await self.st.blocking(driver.create_volume_from_copy, self.volume(rec), src_vol, self.freezer(src))
         if source.get("instance_only"):

@@ -66,6 +66,7 @@ class Lifecycle:
         else:
             await self.st.blocking(self.st.runtime.start, self.spec(rec))
         rec.config["volatile.last_state.power"] = "RUNNING"
+        rec.config.pop("volatile.apply_template", None)  # image templates are not rendered (yet)
         rec.last_used_at = db_time(self.st.clock())
         self.st.store.update_instance(rec)
 

@@ -80,10 +80,10 @@ class Operation:
     def start(self, body: Body) -> None:
         """Run ``body`` in the background; its result dict becomes the operation's metadata."""
         self._hub.publish("operation", self.to_api())
+        self._set(RUNNING)  # before the 202 answer, as Incus
         self._task = asyncio.get_running_loop().create_task(self._run(body))
 
     async def _run(self, body: Body) -> None:
-        self._set(RUNNING)
         try:
             result = await body(self)
             if result is not None:

@@ -15,7 +15,7 @@ of being rendered the way Pongo2 would (unknown variables as empty text, times w
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 from pincus.core.errors import InvalidArgument
@@ -158,6 +158,9 @@ def go_format(dt: datetime, layout: str) -> str:
     return "".join(out)
 
 
+DateFormatter = Callable[[datetime, str], str]
+
+
 class _Tag:
     """A cursor over the inside of one ``{{ ... }}`` tag."""
 
@@ -215,7 +218,7 @@ class _Tag:
         return raw.replace('\\"', '"').replace("\\\\", "\\")
 
 
-def _render_tag(tag: _Tag, creation_date: datetime) -> str:
+def _render_tag(tag: _Tag, creation_date: datetime, date_fmt: DateFormatter = go_format) -> str:
     """Render the expression of one ``{{ }}`` tag; ``tag.pos`` ends after ``}}``."""
     if tag.pattern.startswith("-", tag.pos):
         raise tag.fail("whitespace control ({{- -}}) is not supported")
@@ -231,7 +234,7 @@ def _render_tag(tag: _Tag, creation_date: datetime) -> str:
             layout = tag.string()
             if not isinstance(value, datetime):
                 raise tag.fail(f"the {flt} filter applies to creation_date only")
-            value = go_format(value, layout)
+            value = date_fmt(value, layout)
         elif flt in ("lower", "upper") and isinstance(value, str):
             value = value.lower() if flt == "lower" else value.upper()
         else:
@@ -243,7 +246,7 @@ def _render_tag(tag: _Tag, creation_date: datetime) -> str:
     return value
 
 
-def _render_once(pattern: str, creation_date: datetime) -> str:
+def _render_once(pattern: str, creation_date: datetime, date_fmt: DateFormatter = go_format) -> str:
     out: list[str] = []
     pos = 0
     while True:
@@ -262,7 +265,7 @@ def _render_once(pattern: str, creation_date: datetime) -> str:
             pos = end + 2
             continue
         tag = _Tag(pattern, start + 2)
-        out.append(_render_tag(tag, creation_date))
+        out.append(_render_tag(tag, creation_date, date_fmt))
         pos = tag.pos
 
 
@@ -366,3 +369,90 @@ def validate_pattern(pattern: str) -> None:
     if rendered.count("%d") > 1:
         raise InvalidArgument(TOO_MANY_PLACEHOLDERS)
     validate_snapshot_name(rendered.replace("%d", "0", 1))
+
+
+# Recognising the names a pattern gives -------------------------------------------------------
+
+_SLOT = "\x00"
+_SLOT_SPLIT = re.compile("\x00([0-9]+)\x00")
+_NAMES_RE = {
+    "Jan": "|".join(m[:3] for m in _MONTHS), "January": "|".join(_MONTHS),
+    "Mon": "|".join(d[:3] for d in _DAYS), "Monday": "|".join(_DAYS), "PM": "AM|PM", "pm": "AM|PM",
+}
+_TOKEN_RE = {
+    "year": r"\d{2}", "long_year": r"\d{4}", "_long_year": r"_\d{4}", "num_month": r"\d{1,2}",
+    "zero_month": r"\d{2}", "day": r"\d{1,2}", "under_day": r"[ \d]\d", "zero_day": r"\d{2}",
+    "under_yday": r"[ \d]{2}\d", "zero_yday": r"\d{3}", "hour": r"\d{2}", "hour12": r"\d{1,2}",
+    "zero_hour12": r"\d{2}", "minute": r"\d{1,2}", "zero_minute": r"\d{2}", "second": r"\d{1,2}",
+    "zero_second": r"\d{2}", "MST": r"[A-Za-z0-9+-]+",
+    "-070000": r"[+-]\d{6}", "-07:00:00": r"[+-]\d{2}:\d{2}:\d{2}", "-0700": r"[+-]\d{4}",
+    "-07:00": r"[+-]\d{2}:\d{2}", "-07": r"[+-]\d{2}",
+}
+
+
+def _token_regex(token: str, digits: int) -> str:
+    """The regex of every value ``_value`` can give for a layout token."""
+    if token in _NAMES_RE:
+        return f"(?i:{_NAMES_RE[token]})"  # |lower and |upper may have changed the case
+    if token in _TOKEN_RE:
+        return _TOKEN_RE[token]
+    if token[0] == "Z":
+        return f"(?:[Zz]|{_TOKEN_RE['-' + token[1:]]})"
+    sep, digits = re.escape(token[0]), min(digits, 9)
+    return f"{sep}\\d{{{digits}}}" if token[1] == "0" else f"(?:{sep}\\d{{1,{digits}}})?"
+
+
+def _slot_layout(shapes: list[str]) -> DateFormatter:
+    """A date formatter that leaves the layout's literal text and puts a numbered slot per token."""
+
+    def fmt(_dt: datetime, layout: str) -> str:
+        """The layout with each token replaced by its slot."""
+        out: list[str] = []
+        i = 0
+        while i < len(layout):
+            found = _token_at(layout, i)
+            if found is None:
+                out.append(layout[i])
+                i += 1
+                continue
+            token, length = found
+            shapes.append(_token_regex(token, length - 1))
+            out.append(f"{_SLOT}{len(shapes) - 1}{_SLOT}")
+            i += length
+        return "".join(out)
+
+    return fmt
+
+
+def _literal_regex(text: str, shapes: list[str]) -> str:
+    parts = _SLOT_SPLIT.split(text)
+    return "".join(shapes[int(p)] if i % 2 else re.escape(p) for i, p in enumerate(parts))
+
+
+def name_regex(pattern: str) -> re.Pattern[str] | None:
+    """A regex that matches exactly the names ``next_snapshot_name`` can give with ``pattern`` at any
+    date: each date layout token becomes the shape of its value, ``%d`` any number, and a pattern
+    without ``%d`` may carry the ``-N`` Incus appends to a taken name. None when the pattern is
+    invalid or renders templates again (nothing is then recognised)."""
+    pattern = pattern or DEFAULT_PATTERN
+    if _SLOT in pattern:
+        return None
+    shapes: list[str] = []
+    try:
+        rendered = _render_once(pattern, datetime(2006, 1, 2, tzinfo=timezone.utc), _slot_layout(shapes))
+    except InvalidArgument:
+        return None
+    if "{{" in rendered or "{%" in rendered or rendered.count("%d") > 1:
+        return None
+    head, found, tail = rendered.partition("%d")
+    if found:
+        body = _literal_regex(head, shapes) + r"\d+" + _literal_regex(tail, shapes)
+    else:
+        body = _literal_regex(head, shapes) + r"(?:-\d+)?"
+    return re.compile(body)
+
+
+def made_by_pattern(pattern: str, name: str) -> bool:
+    """Whether ``name`` has the shape of a name ``pattern`` gives (see ``name_regex``)."""
+    regex = name_regex(pattern)
+    return regex is not None and regex.fullmatch(name) is not None

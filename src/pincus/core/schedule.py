@@ -336,9 +336,11 @@ def _zone_of(dt: datetime) -> tzinfo:
     return dt.tzinfo
 
 
-def _schedules(spec: str, subject_id: int) -> list[CronSchedule]:
+@functools.lru_cache(maxsize=4096)
+def _schedules(spec: str, subject_id: int) -> tuple[CronSchedule, ...]:
+    """Parsed once per (spec, subject): the timer asks again every time an instance fires."""
     validate_schedule(spec)
-    return [parse_cron(cron) for cron in cron_specs(spec, subject_id)]
+    return tuple(parse_cron(cron) for cron in cron_specs(spec, subject_id))
 
 
 def next_fire(spec: str, subject_id: int, after: datetime) -> datetime | None:

@@ -218,8 +218,10 @@ class Snapshots:
     async def prune_expired(self, now: datetime) -> list[str]:
         """Delete every snapshot whose expiry is due; return their full names."""
         pruned: list[str] = []
-        for snap in self.st.store.expired_snapshots(db_time(now)):
-            inst = next((r for r in self.st.store.instances() if r.id == snap.instance_id), None)
+        expired = self.st.store.expired_snapshots(db_time(now))
+        by_id = {r.id: r for r in self.st.store.instances()} if expired else {}  # once, not per snapshot
+        for snap in expired:
+            inst = by_id.get(snap.instance_id)
             if inst is None:
                 continue
             try:

@@ -81,6 +81,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX snapshots_expiry ON snapshots (expires_at);
     """,
+    # 2: trust store (TLS client certificates) and pending certificate add tokens
+    """
+    CREATE TABLE certificates (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL DEFAULT 'client',
+        name TEXT NOT NULL,
+        certificate TEXT NOT NULL,
+        restricted INTEGER NOT NULL DEFAULT 0,
+        projects TEXT NOT NULL DEFAULT '[]',
+        description TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE certificate_tokens (
+        id INTEGER PRIMARY KEY,
+        secret TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        type TEXT NOT NULL DEFAULT 'client',
+        restricted INTEGER NOT NULL DEFAULT 0,
+        projects TEXT NOT NULL DEFAULT '[]',
+        description TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]
 
 # Values of the ``pending`` columns: a row being created, or being deleted. Recovery at daemon

@@ -273,6 +273,12 @@ class Store:
         where = "" if include_pending else "WHERE pending = 0"
         return self._all(InstanceRecord, f"SELECT * FROM instances {where} ORDER BY name")
 
+    def instance_config_rows(self) -> list[tuple[int, str, str, str]]:
+        """``(id, name, config JSON, profiles JSON)`` of the ready instances, sorted by name: one cheap
+        query for a caller that polls every minute (the scheduler) and decodes only what changed."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT id, name, config, profiles FROM instances WHERE pending = 0 ORDER BY name")]
+
     def instance_names(self) -> list[str]:
         """Names of the ready instances, sorted."""
         return [r[0] for r in self.conn.execute("SELECT name FROM instances WHERE pending = 0 ORDER BY name")]

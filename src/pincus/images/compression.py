@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import fcntl
 import gzip
 import lzma
 import shutil
@@ -17,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pincus.core.errors import InvalidArgument
 
@@ -29,7 +30,7 @@ class Compression:
     name: str
     extension: str
     tool: tuple[str, ...] = ()
-    builtin: Callable[..., IO[bytes]] | None = None
+    builtin: Callable[..., Any] | None = None
 
     @property
     def is_tar(self) -> bool:
@@ -80,6 +81,12 @@ def detect_compression_bytes(head: bytes) -> Compression:
     raise InvalidArgument("Invalid image tarball: unsupported compression (not gzip, xz, lzma, bzip2, zstd, lz4 or tar)")
 
 
+def widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Grow a pipe's buffer (fewer context switches between the processes of a pipeline)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+
+
 @contextlib.contextmanager
 def open_tar_stream(
     path: str | Path, comp: Compression | None = None, *, prefer_tool: bool = False
@@ -109,6 +116,7 @@ def _tool_stream(path: str | Path, comp: Compression) -> Iterator[IO[bytes]]:
     with open(path, "rb") as src, tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(comp.tool, stdin=src, stdout=subprocess.PIPE, stderr=errors)
         assert proc.stdout is not None
+        widen_pipe(proc.stdout.fileno())
         drained = False
         try:
             yield proc.stdout

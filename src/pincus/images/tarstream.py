@@ -9,18 +9,30 @@ through unchanged, and pax records are kept as raw bytes, so binary xattr values
 
 from __future__ import annotations
 
+import lzma
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
 BLOCK = 512
 CHUNK = 1 << 20
+# name mode uid gid size mtime chksum typeflag linkname magic+version uname gname devmajor devminor prefix
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
+_ZERO_BLOCK = bytes(BLOCK)
+_MAX_ID = 0o7777777
+_MAX_BIG = 0o77777777777
 
 REGULAR_TYPES = (b"0", b"\0", b"7")
 LINK, SYMLINK, CHR, BLK, DIR, FIFO = b"1", b"2", b"3", b"4", b"5", b"6"
-# Records carried over to the re-written stream (everything else is dropped).
+# Records carried over to the re-written stream; everything else is dropped (atime, ctime, comments,
+# and the sub-second part of mtime: whole seconds are kept, which spares most members a pax header).
 KEPT_PAX_PREFIXES = ("SCHILY.xattr.",)
-KEPT_PAX_KEYS = ("mtime",)
+
+
+# What a decompressing reader raises on damaged input (bz2 and gzip raise OSError subclasses).
+READ_ERRORS = (EOFError, lzma.LZMAError, zlib.error, OSError)
 
 
 class TarFormatError(Exception):
@@ -39,8 +51,8 @@ class Member:
     size: int = 0
     mtime: int = 0
     linkname: str = ""
-    uname: str = ""
-    gname: str = ""
+    uname: bytes = b""  # raw: with --numeric-owner nothing downstream reads them
+    gname: bytes = b""
     devmajor: int = 0
     devminor: int = 0
     pax: dict[str, bytes] = field(default_factory=dict)
@@ -61,16 +73,18 @@ def _encode(text: str) -> bytes:
 
 
 def _number(field_bytes: bytes, what: str) -> int:
-    if field_bytes[:1] and field_bytes[0] & 0x80:
+    if field_bytes[0] & 0x80:
         # GNU base-256: 0x80 marks positive, 0xff negative (two's complement).
         value = int.from_bytes(field_bytes[1:], "big")
         if field_bytes[0] == 0xFF:
             value -= 1 << (8 * (len(field_bytes) - 1))
         return value
-    text = field_bytes.split(b"\0", 1)[0].strip()
+    text = field_bytes.partition(b"\0")[0]
     try:
-        return int(text, 8) if text else 0
+        return int(text, 8)
     except ValueError:
+        if not text.strip():
+            return 0
         raise TarFormatError(f"bad {what} field {text!r} in tar header") from None
 
 
@@ -107,10 +121,16 @@ class TarReader:
         self._unread = 0  # data + padding bytes of the current member still in the stream
 
     def _read(self, n: int) -> bytes:
-        data = self._stream.read(n)
+        data = self._read_some(n)
         if len(data) != n:
             raise TarFormatError("unexpected end of data (truncated tarball)")
         return data
+
+    def _read_some(self, n: int) -> bytes:
+        try:
+            return self._stream.read(n)
+        except READ_ERRORS as e:
+            raise TarFormatError(f"corrupt compressed stream: {e}") from None
 
     def _skip(self, n: int) -> None:
         while n:
@@ -127,8 +147,8 @@ class TarReader:
         long_name = long_link = None
         pax: dict[str, bytes] = {}
         while True:
-            block = self._stream.read(BLOCK)
-            if not block or block == bytes(BLOCK):
+            block = self._read_some(BLOCK)
+            if not block or block == _ZERO_BLOCK:
                 return None  # end of archive (GNU tar also accepts a missing trailer)
             if len(block) != BLOCK:
                 raise TarFormatError("unexpected end of data (truncated tarball)")
@@ -148,9 +168,11 @@ class TarReader:
             self._unread = _padded(member.size) if member.type not in (LINK, SYMLINK, DIR, CHR, BLK, FIFO) else 0
             return member
 
-    def data(self, member: Member) -> Iterator[bytes]:
-        """Yield the current member's data in chunks (exactly member.size bytes)."""
+    def data(self, member: Member, padded: bool = False) -> Iterator[bytes]:
+        """Yield the current member's data in chunks: member.size bytes, or whole blocks if padded."""
         left = member.size if self._unread else 0
+        if padded:
+            left = self._unread
         while left:
             chunk = self._read(min(left, CHUNK))
             left -= len(chunk)
@@ -176,33 +198,41 @@ def _check_sum(block: bytes) -> None:
 
 
 def _member(block: bytes, long_name: bytes | None, long_link: bytes | None, pax: dict[str, bytes]) -> Member:
-    name = _cstr(block[0:100])
-    if block[257:263] == b"ustar\x00" and block[345:346] != b"\0":
-        name = _cstr(block[345:500]) + b"/" + name
+    (name, mode, uid, gid, size, mtime, _sum, kind, linkname, magic, uname, gname, major, minor,
+     prefix) = _USTAR.unpack(block)
+    name = _cstr(name)
+    if magic == b"ustar\x0000" and prefix[:1] != b"\0":
+        name = _cstr(prefix) + b"/" + name
+    device = kind in (CHR, BLK)
     member = Member(
         name=_decode(pax.get("path", long_name if long_name is not None else name)),
-        type=block[156:157],
-        mode=_number(block[100:108], "mode") & 0o7777,
-        uid=_number(block[108:116], "uid"),
-        gid=_number(block[116:124], "gid"),
-        size=_number(block[124:136], "size"),
-        mtime=_number(block[136:148], "mtime"),
-        linkname=_decode(pax.get("linkpath", long_link if long_link is not None else _cstr(block[157:257]))),
-        uname=_decode(_cstr(block[265:297])),
-        gname=_decode(_cstr(block[297:329])),
-        devmajor=_number(block[329:337], "devmajor") if block[156:157] in (CHR, BLK) else 0,
-        devminor=_number(block[337:345], "devminor") if block[156:157] in (CHR, BLK) else 0,
+        type=kind,
+        mode=_number(mode, "mode") & 0o7777,
+        uid=_number(uid, "uid"),
+        gid=_number(gid, "gid"),
+        size=_number(size, "size"),
+        mtime=_number(mtime, "mtime"),
+        linkname=_decode(pax.get("linkpath", long_link if long_link is not None else _cstr(linkname))),
+        uname=_cstr(uname),
+        gname=_cstr(gname),
+        devmajor=_number(major, "devmajor") if device else 0,
+        devminor=_number(minor, "devminor") if device else 0,
     )
+    if pax:
+        _apply_pax(member, pax)
+    return member
+
+
+def _apply_pax(member: Member, pax: dict[str, bytes]) -> None:
     for key in ("uid", "gid", "size", "mtime"):
         if key in pax:
             try:
-                # mtime may carry a fraction ("1700000000.5"); the raw record is kept for tar.
+                # mtime may carry a fraction ("1700000000.5"): whole seconds are kept.
                 setattr(member, key, int(pax[key].split(b".", 1)[0]))
             except ValueError:
                 raise TarFormatError(f"bad pax {key} record") from None
     member.sparse = member.type == b"S" or any(k.startswith("GNU.sparse.") for k in pax)
-    member.pax = {k: v for k, v in pax.items() if k in KEPT_PAX_KEYS or k.startswith(KEPT_PAX_PREFIXES)}
-    return member
+    member.pax = {k: v for k, v in pax.items() if k.startswith(KEPT_PAX_PREFIXES)}
 
 
 def _pax_record(key: str, value: bytes) -> bytes:
@@ -213,40 +243,50 @@ def _pax_record(key: str, value: bytes) -> bytes:
     return str(length).encode() + body
 
 
-def _octal(value: int, width: int) -> bytes | None:
-    text = b"%0*o" % (width - 1, value) if value >= 0 else b""
-    return text + b"\0" if 0 <= value and len(text) == width - 1 else None
+def _split_name(name: bytes) -> tuple[bytes, bytes] | None:
+    """(prefix, name) fitting the ustar fields, or None when a pax path record is needed."""
+    if len(name) <= 100:
+        return b"", name
+    cut = name.find(b"/", max(0, len(name) - 101))
+    if 0 < cut <= 155 and 0 < len(name) - cut - 1 <= 100:
+        return name[:cut], name[cut + 1 :]
+    return None
 
 
-def _ustar(name: bytes, kind: bytes, m: Member, size: int, linkname: bytes = b"") -> bytes:
-    fields = [name[:100].ljust(100, b"\0")]
-    for value, width in ((m.mode, 8), (m.uid, 8), (m.gid, 8), (size, 12), (m.mtime, 12)):
-        fields.append(_octal(value, width) or _octal(0, width) or b"")
-    fields += [b" " * 8, kind, linkname[:100].ljust(100, b"\0"), b"ustar\x0000"]
-    for text in (m.uname, m.gname):
-        raw = _encode(text)
-        fields.append(raw.ljust(32, b"\0") if len(raw) <= 32 else bytes(32))
-    fields += [_octal(m.devmajor, 8) or bytes(8), _octal(m.devminor, 8) or bytes(8), bytes(167)]
-    header = bytearray(b"".join(fields))
+def _ustar(name: bytes, kind: bytes, m: Member, size: int, linkname: bytes = b"", prefix: bytes = b"") -> bytes:
+    """One ustar header block; numbers that do not fit were moved to pax records and read 0 here."""
+    uid, gid, mtime = (v if 0 <= v <= limit else 0 for v, limit in
+                       ((m.uid, _MAX_ID), (m.gid, _MAX_ID), (m.mtime, _MAX_BIG)))
+    header = bytearray(_USTAR.pack(
+        name, b"%07o" % m.mode, b"%07o" % uid, b"%07o" % gid, b"%011o" % (size if size <= _MAX_BIG else 0),
+        b"%011o" % mtime, b" " * 8, kind, linkname, b"ustar\x0000", m.uname, m.gname,
+        b"%07o" % m.devmajor, b"%07o" % m.devminor, prefix,
+    ))
     header[148:156] = b"%06o\0 " % sum(header)
     return bytes(header)
 
 
 def encode_header(m: Member) -> bytes:
-    """Headers (a pax header, then ustar) describing `m` with its current name and link name."""
-    records = [_pax_record("path", _encode(m.name))]
-    if m.linkname:
-        records.append(_pax_record("linkpath", _encode(m.linkname)))
-    for key, value, width in (("uid", m.uid, 8), ("gid", m.gid, 8), ("size", m.size, 12)):
-        if _octal(value, width) is None:
+    """Headers describing `m` with its current name and link name: ustar, preceded by a pax
+    header only when something does not fit ustar (long names, big numbers, xattrs)."""
+    name, linkname = _encode(m.name), _encode(m.linkname)
+    size = m.size if m.is_regular else 0
+    split = _split_name(name)
+    records = [] if split else [_pax_record("path", name)]
+    if len(linkname) > 100:
+        records.append(_pax_record("linkpath", linkname))
+    for key, value, limit in (("uid", m.uid, _MAX_ID), ("gid", m.gid, _MAX_ID), ("size", size, _MAX_BIG)):
+        if not 0 <= value <= limit:
             records.append(_pax_record(key, str(value).encode()))
-    if "mtime" not in m.pax and _octal(m.mtime, 12) is None:
+    if not 0 <= m.mtime <= _MAX_BIG:
         records.append(_pax_record("mtime", str(m.mtime).encode()))
     records += [_pax_record(k, v) for k, v in m.pax.items()]
+    prefix, short = split or (b"", name[:100])
+    header = _ustar(short, m.type, m, size, linkname[:100], prefix)
+    if not records:
+        return header
     pax = b"".join(records)
-    size = m.size if m.is_regular else 0
-    return (_ustar(b"PaxHeader", b"x", m, len(pax)) + pax + bytes(_padded(len(pax)) - len(pax))
-            + _ustar(_encode(m.name), m.type, m, size, _encode(m.linkname)))
+    return _ustar(b"PaxHeader", b"x", m, len(pax)) + pax + padding(len(pax)) + header
 
 
 def padding(size: int) -> bytes:

@@ -28,8 +28,7 @@ from typing import IO
 
 from pincus.core.errors import InsufficientSpace, InvalidArgument, StorageError
 from pincus.images import tarstream
-from pincus.images.compression import SQUASHFS, Compression, detect_compression, open_tar_stream
-from pincus.images.metadata import STREAM_ERRORS
+from pincus.images.compression import SQUASHFS, Compression, detect_compression, open_tar_stream, widen_pipe
 from pincus.images.tarstream import DIR, LINK, SYMLINK, Member, TarFormatError
 
 ROOTFS, META = "rootfs", "meta"
@@ -42,9 +41,11 @@ def _invalid(message: str) -> InvalidArgument:
 
 def _parts(name: str) -> list[str]:
     """Path components of a member name; refuses absolute names and '..'."""
-    if name.startswith("/"):
+    if name[:1] == "/":
         raise _invalid(f'member "{name}" has an absolute path')
-    parts = [p for p in name.split("/") if p not in ("", ".")]
+    parts = name.split("/")
+    if "" in parts or "." in parts:
+        parts = [p for p in parts if p not in ("", ".")]
     if ".." in parts:
         raise _invalid(f'member "{name}" escapes the target directory with ".."')
     return parts
@@ -69,8 +70,9 @@ class _Plan:
     whole_rootfs: bool
     exclude_dev: bool
     symlinks: set[str] = field(default_factory=set)
+    dirs: set[str] = field(default_factory=set)  # directories (explicit or implied) with checked ancestry
     linkable: dict[str, str] = field(default_factory=dict)  # output path -> area
-    seen: set[str] = field(default_factory=set)  # areas that had at least one member
+    seen: set[str] = field(default_factory=set)  # "rootfs" once it had a member; "metadata.yaml"
     count: int = 0
 
     def route(self, name: str) -> tuple[str, list[str], str] | None:
@@ -91,7 +93,7 @@ class _Plan:
             return None
         area, rel, out = routed
         self._check_type(m, area, rel)
-        self._check_path(m.name, out)
+        self._check_path(m.name, out, m.type == DIR)
         if m.type == LINK:
             m.linkname = self._link_target(m, area)
         if m.type != DIR:
@@ -101,7 +103,7 @@ class _Plan:
         m.name = out
         if m.is_regular:
             m.type = b"0"
-        self.seen.add(area)
+        self.seen.add("metadata.yaml" if rel == ["metadata.yaml"] and area == META else area)
         self.count += 1
         return m
 
@@ -115,14 +117,24 @@ class _Plan:
         if not rel and m.type != DIR:
             raise _invalid(f'"{m.name}" must be a directory')
 
-    def _check_path(self, name: str, out: str) -> None:
+    def _check_path(self, name: str, out: str, is_dir: bool) -> None:
         if out in self.symlinks:
             raise _invalid(f'member "{name}" would replace a symlink from the same archive')
-        prefix = ""
-        for part in out.split("/")[:-1]:
-            prefix = f"{prefix}/{part}" if prefix else part
-            if prefix in self.symlinks:
-                raise _invalid(f'member "{name}" would be written through the symlink "{prefix}"')
+        if not is_dir and out in self.dirs:
+            # An empty directory replaced by a symlink or link would let later members escape.
+            raise _invalid(f'member "{name}" would replace a directory')
+        parent = out.rpartition("/")[0]
+        if parent and parent not in self.dirs:
+            prefix = ""
+            for part in parent.split("/"):
+                prefix = f"{prefix}/{part}" if prefix else part
+                if prefix in self.symlinks:
+                    raise _invalid(f'member "{name}" would be written through the symlink "{prefix}"')
+                if prefix in self.linkable:
+                    raise _invalid(f'member "{name}" would be written below the non-directory "{prefix}"')
+                self.dirs.add(prefix)
+        if is_dir:
+            self.dirs.add(out)
 
     def _link_target(self, m: Member, area: str) -> str:
         try:
@@ -175,9 +187,8 @@ def _pump(stream: IO[bytes], sink: IO[bytes], plan: _Plan) -> None:
             continue
         sink.write(tarstream.encode_header(out))
         if out.is_regular:
-            for chunk in reader.data(member):
+            for chunk in reader.data(member, padded=True):
                 sink.write(chunk)
-            sink.write(tarstream.padding(out.size))
     sink.write(tarstream.END_OF_ARCHIVE)
 
 
@@ -191,9 +202,10 @@ def _tar_failure(target: Path, errors: IO[bytes], rc: int) -> Exception:
 
 def _run_tar(path: Path, comp: Compression, target: Path, plan: _Plan) -> None:
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(_tar_command(target), stdin=subprocess.PIPE, stderr=errors,
+        proc = subprocess.Popen(_tar_command(target), stdin=subprocess.PIPE, stderr=errors, bufsize=1 << 18,
                                 stdout=subprocess.DEVNULL)
         assert proc.stdin is not None
+        widen_pipe(proc.stdin.fileno())
         try:
             with open_tar_stream(path, comp, prefer_tool=True) as stream:
                 _pump(stream, proc.stdin, plan)
@@ -215,15 +227,17 @@ def _extract(tarball: str | Path, target: str | Path, plan: _Plan, required: tup
     created = _prepare_target(target)
     try:
         if comp is SQUASHFS:
+            if not plan.whole_rootfs:
+                raise _invalid("a squashfs file can only be the rootfs of a split image")
             _unsquashfs(path, target)
             return -1
         try:
             _run_tar(path, comp, target, plan)
-        except (TarFormatError, *STREAM_ERRORS) as e:
+        except TarFormatError as e:
             raise _invalid(f"truncated or corrupt {comp.name} tar stream ({e})") from None
-        missing = [area for area in required if area not in plan.seen]
+        missing = [key for key in required if key not in plan.seen]
         if missing:
-            raise _invalid("rootfs is missing" if ROOTFS in missing else "metadata.yaml is missing")
+            raise _invalid(f"{missing[0]} is missing")
         return plan.count
     except BaseException:
         _clear(target, created)
@@ -252,7 +266,7 @@ def unpack_rootfs(tarball: str | Path, target_dir: str | Path, unified: bool, *,
 def unpack_metadata(tarball: str | Path, target_dir: str | Path) -> int:
     """Extract metadata.yaml and templates/ of a metadata or unified tarball into an empty target_dir."""
     plan = _Plan(areas={META: ()}, whole_rootfs=False, exclude_dev=True)
-    return _extract(tarball, target_dir, plan, required=(META,))
+    return _extract(tarball, target_dir, plan, required=("metadata.yaml",))
 
 
 def unpack_image(
@@ -264,11 +278,12 @@ def unpack_image(
     """
     if rootfs is None:
         plan = _Plan(areas={META: (), ROOTFS: ("rootfs",)}, whole_rootfs=False, exclude_dev=exclude_dev)
-        return _extract(tarball, volume_dir, plan, required=(META, ROOTFS))
+        return _extract(tarball, volume_dir, plan, required=("metadata.yaml", ROOTFS))
+    created = not Path(volume_dir).exists()
     count = unpack_metadata(tarball, volume_dir)
     try:
         return count + unpack_rootfs(rootfs, Path(volume_dir) / "rootfs", unified=False, exclude_dev=exclude_dev)
     except BaseException:
-        _clear(Path(volume_dir), created=False)
+        _clear(Path(volume_dir), created)
         raise
 

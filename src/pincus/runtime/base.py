@@ -32,7 +32,10 @@ class ContainerState:
     pid: int = -1  # init pid on the host, -1 when stopped
     processes: int = -1
     memory_usage: int = 0
+    memory_peak: int = 0
+    memory_total: int = 0  # the limit, else the host's memory
     cpu_usage_ns: int = 0
+    cpu_allocated_ns: int = 0  # CPU time available per second (CPUs x 1e9), as Incus reports
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ from pincus.runtime.lxc_config import (  # noqa: F401 - re-exported for callers 
     CgroupLayout,
     _check_name,
     _check_spec,
+    cpuset_cpus,
     cpuset_for,
     detect_cgroup_layout,
+    host_memory,
     limit_config,
     parse_memory_limit,
     remove_stale_cgroups,
@@ -232,7 +234,10 @@ class LxcRuntime:
             pid=pid,
             processes=_cgroup_int(container, "pids.current", -1),
             memory_usage=self._memory_usage(container),
+            memory_peak=self._memory_peak(container),
+            memory_total=self._memory_total(container),
             cpu_usage_ns=self._cpu_usage(container),
+            cpu_allocated_ns=self._cpu_allocated(container),
         )
 
     def running(self) -> list[str]:
@@ -431,6 +436,24 @@ class LxcRuntime:
     def _memory_usage(container: lxc.Container) -> int:
         key = "memory.usage_in_bytes" if "memory" in detect_cgroup_layout().v1 else "memory.current"
         return _cgroup_int(container, key, 0)
+
+    @staticmethod
+    def _memory_peak(container: lxc.Container) -> int:
+        key = "memory.max_usage_in_bytes" if "memory" in detect_cgroup_layout().v1 else "memory.peak"
+        return _cgroup_int(container, key, 0)
+
+    @staticmethod
+    def _memory_total(container: lxc.Container) -> int:
+        v1 = "memory" in detect_cgroup_layout().v1
+        limit = _cgroup_int(container, "memory.limit_in_bytes" if v1 else "memory.max", 0)
+        host = host_memory()
+        return limit if 0 < limit < host else host
+
+    @staticmethod
+    def _cpu_allocated(container: lxc.Container) -> int:
+        cpus = _cgroup_value(container, "cpuset.cpus") if "cpuset" in detect_cgroup_layout().v1 else ""
+        count = len(cpuset_cpus(cpus)) if cpus else (os.cpu_count() or 1)
+        return count * 1_000_000_000
 
     @staticmethod
     def _cpu_usage(container: lxc.Container) -> int:

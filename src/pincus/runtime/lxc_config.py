@@ -107,7 +107,7 @@ def parse_memory_limit(value: str) -> int:
             share = -1.0
         if not 0 < share <= 100:
             raise InvalidArgument(f'Invalid memory limit "{value}"')
-        return int(_host_memory() * share / 100)
+        return int(host_memory() * share / 100)
     match = _SIZE_RE.match(text)
     unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
     if match is None or unit is None:
@@ -118,19 +118,27 @@ def parse_memory_limit(value: str) -> int:
     return size
 
 
-def _host_memory() -> int:
+@cache
+def host_memory() -> int:
+    """The host's memory in bytes."""
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     raise RuntimeFailure("Failed reading the host memory size")
 
 
-def _online_cpus() -> list[int]:
+def cpuset_cpus(text: str) -> list[int]:
+    """The CPU numbers of a cpuset list such as "0-1,3"."""
     cpus: list[int] = []
-    for part in Path("/sys/devices/system/cpu/online").read_text().strip().split(","):
-        low, _, high = part.partition("-")
-        cpus.extend(range(int(low), int(high or low) + 1))
+    for part in text.strip().split(","):
+        if part:
+            low, _, high = part.partition("-")
+            cpus.extend(range(int(low), int(high or low) + 1))
     return cpus
+
+
+def _online_cpus() -> list[int]:
+    return cpuset_cpus(Path("/sys/devices/system/cpu/online").read_text())
 
 
 def cpuset_for(value: str) -> str:

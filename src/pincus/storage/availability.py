@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
 import shutil
+import subprocess
 
 
 @functools.cache
@@ -18,3 +20,16 @@ def available_drivers() -> list[str]:
     if kernel_btrfs and shutil.which("mkfs.btrfs"):
         drivers.append("btrfs")
     return drivers
+
+
+@functools.cache
+def driver_version(name: str) -> str:
+    """The version Incus reports for a driver: btrfs-progs' for btrfs, "1" for dir."""
+    if name != "btrfs":
+        return "1"
+    try:
+        out = subprocess.run(["btrfs", "--version"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "1"
+    match = re.search(r"v(\d+(?:\.\d+)*)", out)
+    return match.group(1) if match else "1"

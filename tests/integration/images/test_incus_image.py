@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# tests/ is a package rooted at the repository: make `tests.support` importable under any import mode.
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from pincus.images.fingerprint import fingerprint, image_size  # noqa: E402
-from pincus.images.metadata import read_metadata  # noqa: E402
-from pincus.images.record import Image, ImageAlias  # noqa: E402
-from pincus.images.unpack import unpack_image  # noqa: E402
-from tests.support.incusd import IncusDaemon, incus_available, start_incusd  # noqa: E402
+from pincus.images.fingerprint import fingerprint, image_size
+from pincus.images.metadata import read_metadata
+from pincus.images.record import Image, ImageAlias
+from pincus.images.unpack import unpack_image
+from tests.support.incusd import IncusDaemon, incus_available, start_incusd
 
 CACHE = Path(__file__).resolve().parents[3] / "images-cache"
 UNIFIED = CACHE / "busybox.tar.xz"

@@ -6,7 +6,7 @@ import pytest
 
 from pincus.core.errors import Conflict, NotFound
 from pincus.db.records import InstanceRecord, SnapshotRecord
-from pincus.db.schema import CREATING, DELETING, READY
+from pincus.db.schema import CREATING, DELETING, MIGRATIONS, READY
 from pincus.db.store import DB_ZERO_TIME, Store, db_time, from_db_time
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=timezone.utc)
@@ -36,7 +36,7 @@ def _snap(store: Store, inst: InstanceRecord, name: str, expires: datetime | Non
 def test_migrations_are_idempotent(tmp_path):
     Store(tmp_path / "x.db").close()
     s = Store(tmp_path / "x.db")
-    assert s.version == 1
+    assert s.version == len(MIGRATIONS)
     s.close()
 
 

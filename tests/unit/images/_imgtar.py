@@ -43,7 +43,8 @@ def member(name: str, data: bytes = b"", **attrs: object) -> tuple[tarfile.TarIn
 
 def dir_member(name: str, **attrs: object) -> tuple[tarfile.TarInfo, bytes]:
     """A directory member."""
-    return member(name, **{"type": tarfile.DIRTYPE, "mode": 0o755, **attrs})
+    options: dict[str, object] = {"type": tarfile.DIRTYPE, "mode": 0o755, **attrs}
+    return member(name, b"", **options)
 
 
 def symlink(name: str, target: str) -> tuple[tarfile.TarInfo, bytes]:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from imgtar import COMPRESSORS, tar_bytes
+
+from tests.unit.images._imgtar import COMPRESSORS, tar_bytes
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from imgtar import COMPRESSORS, unified_entries
 
 from pincus.core.errors import InvalidArgument
 from pincus.images.compression import detect_compression, detect_compression_bytes, open_tar_stream
+from tests.unit.images._imgtar import COMPRESSORS, unified_entries
 
 TOOLS = {"zstd": "zstd", "lz4": "lz4"}
 

@@ -4,10 +4,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from imgtar import METADATA, basic_rootfs, dir_member, member, unified_entries
 
 from pincus.core.errors import InvalidArgument
 from pincus.images.metadata import ImageTemplate, canonical_architecture, parse_metadata, read_metadata
+from tests.unit.images._imgtar import METADATA, basic_rootfs, dir_member, member, unified_entries
 
 
 def test_parse_full_metadata() -> None:

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from imgtar import METADATA
-
 from pincus.images.metadata import parse_metadata
 from pincus.images.record import ZERO_TIME, Image, ImageAlias, ImageSource, go_time
+from tests.unit.images._imgtar import METADATA
 
 API_KEYS = ["auto_update", "properties", "public", "expires_at", "profiles", "aliases", "architecture", "cached",
             "filename", "fingerprint", "size", "type", "created_at", "last_used_at", "uploaded_at", "project"]

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 
 import pytest
-from imgtar import basic_rootfs, member, tar_bytes
 
 from pincus.images.tarstream import (
     END_OF_ARCHIVE,
@@ -15,6 +15,7 @@ from pincus.images.tarstream import (
     padding,
     parse_pax,
 )
+from tests.unit.images._imgtar import basic_rootfs, member, tar_bytes
 
 
 def _read_all(raw: bytes) -> list[tuple[Member, bytes]]:
@@ -87,3 +88,20 @@ def test_truncated_header_and_data() -> None:
 def test_end_of_archive_without_trailer() -> None:
     raw = tar_bytes([member("f", b"x")])
     assert [m.name for m, _ in _read_all(raw[:1024])] == ["f"]
+
+
+@pytest.mark.parametrize("name", ["short", "d" * 90 + "/" + "f" * 60, "p" * 150 + "/" + "n" * 99, "x" * 150,
+                                  "a/" * 200 + "z", os.fsdecode(b"caf\xe9/na\xefve")])
+def test_encoded_names_read_back_by_tarfile_and_by_us(name: str) -> None:
+    m = Member(name=name, type=b"0", size=3, linkname="")
+    raw = encode_header(m) + b"abc" + padding(3) + END_OF_ARCHIVE
+    [(again, data)] = _read_all(raw)
+    assert (again.name, data) == (name, b"abc")
+    with tarfile.open(fileobj=io.BytesIO(raw), encoding="utf-8", errors="surrogateescape") as tar:
+        assert tar.getnames() == [name]
+
+
+def test_long_link_names() -> None:
+    m = Member(name="l", type=b"2", linkname="t" * 101)
+    [(again, _)] = _read_all(encode_header(m) + END_OF_ARCHIVE)
+    assert again.linkname == "t" * 101

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from imgtar import (
+
+from pincus.images.unpack import unpack_image, unpack_metadata, unpack_rootfs
+from tests.unit.images._imgtar import (
     METADATA,
     basic_rootfs,
     dir_member,
@@ -19,8 +21,6 @@ from imgtar import (
     tar_bytes,
     unified_entries,
 )
-
-from pincus.images.unpack import unpack_image, unpack_metadata, unpack_rootfs
 
 WriteTar = Callable[..., Path]
 # user::rwx group::r-x group:4:r-x mask::r-x other::r-x (Debian's /var/log/journal default ACL)
@@ -122,7 +122,8 @@ def test_xattrs_and_file_capabilities_survive(tmp_path: Path) -> None:
 def test_long_and_non_utf8_names(write_tar: WriteTar, tmp_path: Path) -> None:
     deep = "rootfs/" + "/".join(["d" * 60] * 6) + "/" + "f" * 200
     raw_name = os.fsdecode(b"rootfs/caf\xe9")
-    entries = [member(deep, b"deep"), member(raw_name, b"latin1"),
+    split = "rootfs/" + "p" * 140 + "/" + "n" * 90  # fits ustar's prefix + name fields
+    entries = [member(deep, b"deep"), member(raw_name, b"latin1"), member(split, b"split"),
                member("rootfs/" + "l" * 150, type=tarfile.SYMTYPE, linkname="t" * 300)]
     for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
         target = tmp_path / f"out{fmt}"
@@ -130,6 +131,7 @@ def test_long_and_non_utf8_names(write_tar: WriteTar, tmp_path: Path) -> None:
         path.write_bytes(tar_bytes(entries, fmt))
         unpack_rootfs(path, target, unified=True)
         assert (target / deep.removeprefix("rootfs/")).read_bytes() == b"deep"
+        assert (target / split.removeprefix("rootfs/")).read_bytes() == b"split"
         with open(os.path.join(os.fsencode(target), b"caf\xe9"), "rb") as f:
             assert f.read() == b"latin1"
         assert os.readlink(target / ("l" * 150)) == "t" * 300

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from imgtar import METADATA, basic_rootfs, dir_member, hardlink, member, symlink, tar_bytes
 
 from pincus.core.errors import InvalidArgument
 from pincus.images.unpack import unpack_image, unpack_metadata, unpack_rootfs
+from tests.unit.images._imgtar import METADATA, basic_rootfs, dir_member, hardlink, member, symlink, tar_bytes
 
 WriteTar = Callable[..., Path]
 
@@ -43,6 +43,11 @@ HOSTILE = {
     "replace symlink": ([symlink("rootfs/s", "/etc/shadow"), member("rootfs/s", b"x")], True, "replace a symlink"),
     "hard link through symlink": ([symlink("rootfs/d", "/etc"), hardlink("rootfs/x", "rootfs/d/passwd")], True,
                                   "hard link"),
+    "dir replaced by symlink": ([dir_member("rootfs/etc"), symlink("rootfs/etc", "/etc"),
+                                 member("rootfs/etc/passwd", b"x")], True, "would replace a directory"),
+    "implied dir replaced by link": ([member("rootfs/a/b/f", b"x"), member("rootfs/t", b"t"),
+                                      hardlink("rootfs/a/b", "rootfs/t")], True, "would replace a directory"),
+    "below a file": ([member("rootfs/f", b"x"), member("rootfs/f/g", b"x")], True, "below the non-directory"),
     "unsupported type": ([member("rootfs/vol", type=b"V")], True, "unsupported type"),
     "rootfs not a dir": ([symlink("rootfs", "/")], True, "must be a directory"),
 }
@@ -109,8 +114,25 @@ def test_unified_without_rootfs(write_tar: WriteTar, tmp_path: Path) -> None:
 
 
 def test_metadata_tarball_without_metadata(write_tar: WriteTar, tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="metadata.yaml is missing"):
-        unpack_metadata(write_tar("meta.tar", [member("README", b"x")]), tmp_path / "m")
+    templates_only = [member("README", b"x"), dir_member("templates"), member("templates/a.tpl", b"a")]
+    with pytest.raises(InvalidArgument, match="Invalid image tarball: metadata.yaml is missing"):
+        unpack_metadata(write_tar("meta.tar", templates_only), tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_split_image_with_a_bad_rootfs_leaves_nothing(write_tar: WriteTar, tmp_path: Path) -> None:
+    meta = write_tar("meta.tar", [member("metadata.yaml", METADATA)])
+    rootfs = write_tar("rootfs.tar", [member("./ok", b"x"), member("./../evil", b"x")])
+    with pytest.raises(InvalidArgument, match=r'"\.\."'):
+        unpack_image(tmp_path / "vol", meta, rootfs)
+    assert not (tmp_path / "vol").exists() and not (tmp_path / "evil").exists()
+
+
+def test_squashfs_cannot_be_a_unified_image(tmp_path: Path) -> None:
+    path = tmp_path / "image.squashfs"
+    path.write_bytes(b"hsqs" + bytes(600))
+    with pytest.raises(InvalidArgument, match="squashfs"):
+        unpack_rootfs(path, tmp_path / "t", unified=True)
 
 
 def test_sparse_files_are_refused(tmp_path: Path) -> None:

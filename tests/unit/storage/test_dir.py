@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -388,3 +389,18 @@ def test_any_difference_keeps_a_subtree_from_moving(
     assert os.readlink(c1 / "rootfs/bin/ls") == "busybox"
     assert os.stat(c1 / "rootfs/bin/busybox").st_mode & 0o7777 == 0o4755
     assert not (c1 / "rootfs/etc/sub/new").exists()
+
+
+def test_restore_through_a_claim_on_another_snapshot_uses_shared_inodes(
+    driver: DirDriver, c1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver.create_snapshot(C1.snapshot("s0"))
+    driver.create_snapshot(C1.snapshot("s1"))  # shares every file with s0
+    marker = driver.volume_path(C1.snapshot("s0")) / SNAPSHOT_MARKER
+    data = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**data, "trusted_before_ns": 0}))  # s0 vouches for nothing itself
+    (c1 / "rootfs/etc/hosts").write_text("changed\n")
+    moves = _restore_moves(driver, monkeypatch)
+    assert "rootfs/bin" in moves  # proven through s1, whose inodes are s0's
+    assert "rootfs/etc" not in moves and "rootfs" not in moves
+    assert (c1 / "rootfs/etc/hosts").read_text() == "127.0.0.1 localhost\n"

@@ -206,3 +206,21 @@ def test_tmp_and_delete_leftovers_are_deleted(driver: DirDriver) -> None:
     assert len(driver.recover()) == 5
     assert hidden(driver) == []
     assert driver.list_snapshots(C1) == []
+
+
+def test_unfinished_journal_and_marker_temps_are_dropped(driver: DirDriver) -> None:
+    top = driver.pool_path / "containers"
+    (top / ".moves-c1.tmp-123").write_text('{"mov')
+    (top / "c1/.pincus-base.json.tmp-123").write_text("{")
+    driver.recover()
+    assert sorted(os.listdir(top)) == ["c1"]
+    assert not any(n.startswith(".pincus-base.json.tmp") for n in os.listdir(top / "c1"))
+
+
+def test_journal_after_the_swap_only_goes_away(driver: DirDriver) -> None:
+    live = driver.volume_path(C1)
+    before = content(live)
+    (driver.pool_path / "containers/.moves-c1").write_text('{"moves": ["rootfs/usr"]}')
+    (driver.pool_path / "containers/.old-c1/rootfs").mkdir(parents=True)
+    driver.recover()
+    assert content(live) == before and hidden(driver) == []

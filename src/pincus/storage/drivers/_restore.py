@@ -3,7 +3,7 @@
 A directory of the live volume can be renamed into the restored tree when its whole subtree
 provably equals the snapshot's: the same names, directory metadata and xattrs, symlinks with the
 same targets, special files with the same numbers, and regular files that ``reusable`` proves
-unchanged (a ctime below the trust time and the same metadata). A rename is O(1) per subtree and
+unchanged (a ctime below the trust time and the same metadata, as ``_copy.reusable`` checks). A rename is O(1) per subtree and
 keeps the files' ctimes, so the next snapshot can still share them; rsync's restore stats every
 file too, but then rewrites the live tree in place, which a crash leaves half done.
 
@@ -19,7 +19,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from pincus.storage.drivers._copy import SKIP_XATTRS, Reuse, _join, _under, reusable
+from pincus.storage.drivers._copy import SKIP_XATTRS, Reuse, _join, _under
 from pincus.storage.drivers._parallel import WORKERS, WorkPool
 
 
@@ -37,6 +37,17 @@ def _xattrs(path: str) -> dict[str, bytes]:
         raise
 
 
+def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return st.st_mode, st.st_size, st.st_mtime_ns, st.st_uid, st.st_gid
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def _same_meta(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_mode, a.st_uid, a.st_gid, a.st_mtime_ns) == (b.st_mode, b.st_uid, b.st_gid, b.st_mtime_ns)
 
@@ -51,43 +62,59 @@ class _Planner:
         self.reuse = reuse
         self.exclude = exclude
         self.pool = pool
+        self.same_base = os.fsdecode(reuse.base) == self.snap
         self.verdicts: dict[str, tuple[bool, list[str]]] = {}  # rel -> (own entries equal, subdirs)
 
-    def _entries(self, path: str, top: bool) -> dict[str, os.DirEntry[str]] | None:
+    def _open(self, path: str) -> int:
+        """An fd for scandir, so each entry's stat resolves one name only; -1 when missing."""
         try:
-            with os.scandir(path) as it:
-                return {e.name: e for e in it if not (top and e.name.startswith(self.exclude))}
+            return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            return -1
+
+    def _entries(self, fd: int, top: bool) -> dict[str, os.DirEntry[str]]:
+        with os.scandir(fd) as it:
+            return {e.name: e for e in it if not (top and e.name.startswith(self.exclude))}
 
     def scan(self, rel: str) -> None:
         """Judge one directory's own entries; queue its subdirectories."""
-        source = self._entries(_under(self.snap, rel), not rel) or {}
-        live = self._entries(_under(self.live, rel), not rel)
+        sfd, lfd = self._open(_under(self.snap, rel)), self._open(_under(self.live, rel))
+        try:
+            self._judge(rel, self._entries(sfd, not rel), self._entries(lfd, not rel) if lfd >= 0 else None)
+        finally:
+            os.close(sfd)
+            if lfd >= 0:
+                os.close(lfd)
+
+    def _judge(
+        self, rel: str, source: dict[str, os.DirEntry[str]], live: dict[str, os.DirEntry[str]] | None
+    ) -> None:
         clean = live is not None and len(live) == len(source)
         subdirs: list[str] = []
         for name, e in source.items():
-            st = e.stat(follow_symlinks=False)
-            child = _join(rel, name)
-            if stat.S_ISDIR(st.st_mode):
+            if e.is_dir(follow_symlinks=False):  # d_type: no stat
+                child = _join(rel, name)
                 subdirs.append(child)
                 self.pool.submit(self.scan, child)
-            elif clean:
-                clean = live is not None and name in live and self._same_entry(child, st)
+            elif clean:  # once dirty, the rest of this directory needs no stat
+                other = live.get(name) if live is not None else None
+                clean = other is not None and self._same_entry(rel, name, e, other)
         if clean and rel:
             s, lv = _under(self.snap, rel), _under(self.live, rel)
             clean = _same_meta(os.lstat(s), os.lstat(lv)) and _xattrs(s) == _xattrs(lv)
         self.verdicts[rel] = (clean, subdirs)
 
-    def _same_entry(self, rel: str, st: os.stat_result) -> bool:
+    def _same_entry(self, rel: str, name: str, e: os.DirEntry[str], other: os.DirEntry[str]) -> bool:
+        st, lst = e.stat(follow_symlinks=False), other.stat(follow_symlinks=False)
         if stat.S_ISREG(st.st_mode):
-            return reusable(self.reuse, self.snap, rel, st) is not None
-        s, lv = f"{self.snap}/{rel}", f"{self.live}/{rel}"
-        try:
-            other = os.lstat(lv)
-        except FileNotFoundError:
-            return False
-        if not _same_meta(st, other) or st.st_rdev != other.st_rdev:
+            if lst.st_ctime_ns >= self.reuse.trusted_before_ns or _key(st) != _key(lst):
+                return False
+            if self.same_base:
+                return True
+            known = _lstat(f"{self.reuse.base}/{_join(rel, name)}")  # a claim on another snapshot:
+            return known is not None and (known.st_dev, known.st_ino) == (st.st_dev, st.st_ino)  # same inode
+        s, lv = f"{_under(self.snap, rel)}/{name}", f"{_under(self.live, rel)}/{name}"
+        if not _same_meta(st, lst) or st.st_rdev != lst.st_rdev:
             return False
         if stat.S_ISLNK(st.st_mode) and os.readlink(s) != os.readlink(lv):
             return False

@@ -263,15 +263,21 @@ class DirDriver(LayoutDriver):
         """Put back subtrees an interrupted restore moved, then clean every other leftover."""
         done: list[str] = []
         for vtype in POOL_DIRS:
+            top = self.root() / vtype
             try:
-                names = [e.name for e in os.scandir(self.root() / vtype) if e.name.startswith(MOVES)]
+                names = sorted(os.listdir(top))
             except FileNotFoundError:
                 continue
             for name in names:
-                vol = Volume(self.pool_name, vtype, name[len(MOVES) :])
-                done.append(
-                    f"Put back {self._undo_restore(vol)} subtrees moved by an interrupted restore of {vol.name}"
-                )
+                if ".tmp-" in name and name.startswith(MOVES):
+                    os.unlink(top / name)  # a journal never completed: nothing was moved yet
+                elif name.startswith(MOVES):
+                    vol = Volume(self.pool_name, vtype, name[len(MOVES) :])
+                    moved = self._undo_restore(vol)
+                    done.append(f"Put back {moved} subtrees moved by an interrupted restore of {vol.name}")
+                elif not name.startswith("."):
+                    for stale in (top / name).glob(f"{BASE_MARKER}.tmp-*"):
+                        stale.unlink()
         return done + super().recover()
 
     def _undo_restore(self, vol: Volume) -> int:
