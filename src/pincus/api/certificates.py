@@ -55,6 +55,7 @@ class TokenKeeper:
         self.ops[rec.secret] = op
 
         async def pending(_: Operation) -> None:
+            """Wait until the token is used, revoked, or the daemon stops."""
             try:
                 await asyncio.Event().wait()
             finally:
@@ -62,8 +63,7 @@ class TokenKeeper:
                 if not self.closing:  # revoked (DELETE /1.0/operations/{id}) or used
                     TrustStore(s.st.store).take_token(rec.secret)
 
-        op.start(pending)
-        op.status = RUNNING  # a token is usable at once: the 202 says Running, as Incus's does
+        op.start(pending)  # Running at once, as Incus's token operations are
         return op
 
     def finish(self, secret: str) -> None:
@@ -113,9 +113,11 @@ async def stop_network(app: web.Application) -> None:
 async def _read_small_json(request: web.Request) -> dict[str, Any]:
     if (request.content_length or 0) > MAX_REQUEST:
         raise InvalidArgument("Request body too large")
-    raw = await request.content.read(MAX_REQUEST + 1)
-    if len(raw) > MAX_REQUEST:
-        raise InvalidArgument("Request body too large")
+    raw = bytearray()
+    while chunk := await request.content.read(65536):
+        raw += chunk
+        if len(raw) > MAX_REQUEST:
+            raise InvalidArgument("Request body too large")
     body = json.loads(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise InvalidArgument("Invalid request body: a JSON object is expected")
@@ -243,9 +245,13 @@ async def _update(request: web.Request, patch: bool) -> web.Response:
     supplied = str(req.get("certificate") or "")
     if supplied and supplied != old.certificate:
         try:
-            new.certificate, _ = tls.parse_der(tls.pem_to_der(supplied))
+            der = tls.pem_to_der(supplied)
+        except ValueError:
+            raise InvalidArgument("Invalid PEM encoded certificate") from None
+        try:
+            new.certificate, _ = tls.parse_der(der)
         except ValueError as exc:
-            raise InvalidArgument(str(exc) if "certificate" in str(exc) else "Invalid PEM encoded certificate") from None
+            raise InvalidArgument(str(exc)) from None
         new.fingerprint = tls.fingerprint(new.certificate)
     store.update(old.fingerprint, new)
     svc(request).st.hub.lifecycle("certificate-updated", f"/1.0/certificates/{old.fingerprint}")

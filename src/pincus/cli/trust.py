@@ -148,6 +148,7 @@ def run_list_tokens(ctx: Ctx, opts: Options, args: list[str]) -> int:
     rows = sort_rows([[col[1](t) for col in columns] for t in tokens])
 
     def raw() -> Any:
+        """The tokens as api.CertificateAddToken objects."""
         return [{"client_name": t.client_name, "fingerprint": t.fingerprint, "addresses": t.addresses,
                  "secret": t.secret, "expires_at": t.expires_at} for t in tokens]
 

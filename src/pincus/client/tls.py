@@ -114,10 +114,11 @@ class TlsConnection(Connection):
         if self._ctx is not None:
             return self._ctx
         if os.path.exists(self.pinned_path):
-            from pincus.core.tls import pem_to_der
-
             with open(self.pinned_path, encoding="ascii") as fobj:
-                self._pinned = pem_to_der(fobj.read())
+                try:
+                    self._pinned = ssl.PEM_cert_to_DER_cert(fobj.read().strip())
+                except ValueError:
+                    raise ClientError(0, f"Invalid server certificate in {self.pinned_path}") from None
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # pinned: compared after the handshake
         else:

@@ -15,8 +15,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from pincus.api.certificates import TOKENS, start_network, stop_network
 from pincus.api.https import HTTPS
 from pincus.core import tls
+from pincus.db.trust import TrustStore
 
 
 def free_port() -> int:
@@ -37,11 +39,11 @@ class Peer:
     def fingerprint(self) -> str:
         return hashlib.sha256(self.der).hexdigest()
 
-    async def call(self, method: str, path: str, body: Any = None, port: int = 0) -> tuple[int, dict[str, Any], Any]:
+    async def call(self, method: str, path: str, body: Any = None, port: int = 0) -> tuple[int, Any, Any]:
         conn = aiohttp.TCPConnector(ssl=self.ctx)
         async with aiohttp.ClientSession(connector=conn) as session:
             async with session.request(method, f"https://127.0.0.1:{port or self.port}{path}", json=body) as resp:
-                return resp.status, dict(resp.headers), await resp.json()
+                return resp.status, resp.headers.copy(), await resp.json()
 
 
 def make_peer(tmp_path: Path, port: int, name: str = "peer", cert: bool = True) -> Peer:
@@ -105,6 +107,8 @@ async def test_untrusted_client_sees_only_the_untrusted_server_object(api, https
         assert "secret-c1" not in str(data)
     status, _, data = await peer.call("GET", "/1.0/nothing-here")
     assert status == 404
+    status, _, data = await peer.call("GET", "/1.0/operations/nope/websocket?secret=x")  # secret-checked
+    assert (status, data["error"]) == (404, "Operation not found")
     status, _, data = await peer.call("POST", "/1.0/certificates", {"trust_token": "garbage"})
     assert status == 403 and data["error"] == "not authorized"
     status, _, data = await peer.call("POST", "/1.0/certificates", {"name": "x", "type": "client", "token": True})
@@ -158,8 +162,10 @@ async def test_token_needs_a_network_listener_and_the_client_type(api):
 
 async def test_listener_moves_and_stops_live(api, https, tmp_path):
     peer = make_peer(tmp_path, https)
+    await api.call("POST", "/1.0/certificates", {"name": "p", "certificate": base64.b64encode(peer.der).decode()})
     moved = free_port()
-    await api.ok("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{moved}"}})
+    status, _, _ = await peer.call("PATCH", "/1.0", {"config": {"core.https_address": f"127.0.0.1:{moved}"}})
+    assert status == 200  # the request that moves the listener still gets its answer
     assert (await peer.call("GET", "/1.0", port=moved))[0] == 200
     with pytest.raises(aiohttp.ClientConnectorError):
         await peer.call("GET", "/1.0", port=https)
@@ -212,3 +218,26 @@ async def test_client_without_certificate_cannot_join(api, https, tmp_path):
     peer = make_peer(tmp_path, https, cert=False)
     status, _, data = await peer.call("POST", "/1.0/certificates", {"trust_token": token})
     assert status == 400 and data["error"] == "No client certificate provided"
+
+
+async def test_pending_tokens_and_listener_survive_a_restart(api, https, tmp_path):
+    token = await _token(api, "later")
+    app, runner = api.client.server.app, api.client.server.runner
+    await stop_network(app)  # daemon stop: the token operation ends, the token is kept
+    assert [t.name for t in TrustStore(api.services.st.store).tokens()] == ["later"]
+    app[TOKENS].closing = False
+    await start_network(app, api.services, runner)  # daemon start: listener and token come back
+    assert [op["class"] for op in (await api.ok("GET", "/1.0/operations?recursion=1"))["running"]] == ["token"]
+    peer = make_peer(tmp_path, https)
+    status, _, _ = await peer.call("POST", "/1.0/certificates", {"trust_token": token})
+    assert status == 201
+
+
+async def test_certificate_can_be_replaced_by_put(api, tmp_path):
+    old, new = make_peer(tmp_path, 0, "old"), make_peer(tmp_path, 0, "new")
+    await api.call("POST", "/1.0/certificates", {"name": "x", "certificate": base64.b64encode(old.der).decode()})
+    cert = await api.ok("GET", f"/1.0/certificates/{old.fingerprint}")
+    status, data = await api.call("PUT", f"/1.0/certificates/{old.fingerprint}", {**cert, "certificate": "junk"})
+    assert (status, data["error"]) == (400, "Invalid PEM encoded certificate")
+    await api.ok("PUT", f"/1.0/certificates/{old.fingerprint}", {**cert, "certificate": tls.der_to_pem(new.der)})
+    assert await api.ok("GET", "/1.0/certificates") == [f"/1.0/certificates/{new.fingerprint}"]

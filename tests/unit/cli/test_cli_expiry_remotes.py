@@ -67,8 +67,7 @@ def test_config_yml(tmp_path: Path) -> None:
     conf = load(str(path))
     assert conf.default_remote == "backup" and conf.aliases == {"ll": "list -c ns"}
     assert conf.connection("sock").path == "/run/other.socket"
-    with pytest.raises(ClientError, match="HTTPS remotes are not supported yet"):
-        conf.connection("backup")
+    assert conf.connection("backup").host == "10.0.0.2:8443"  # over TLS (client/tls.py)
     assert load(str(tmp_path / "missing.yml")).default_remote == "local"
 
 
