@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PINCUS_DIR ?= /var/lib/pincus
 
+IMAGE := images-cache/busybox-meta.tar.xz
+
 .PHONY: all host venv demo test unit integration lint bench clean-test
 
 all: venv
@@ -20,20 +22,26 @@ $(VENV)/.installed: pyproject.toml | host
 
 venv: host $(VENV)/.installed
 
+$(IMAGE): scripts/build-busybox-image.sh | host
+	bash scripts/build-busybox-image.sh images-cache
+
 demo: venv
 	bash scripts/demo.sh
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
 
-unit: venv
+unit: venv $(IMAGE)
 	$(VENV)/bin/pytest -q tests/unit
 
-integration: venv
+integration: venv $(IMAGE)
 	$(VENV)/bin/pytest -q tests/integration
 
-test: venv lint
+test: venv lint $(IMAGE)
 	$(VENV)/bin/pytest -q tests
 
-bench: venv
+bench: venv $(IMAGE)
 	$(PY) bench/bench_instances.py
+	$(PY) bench/bench_snapshots.py
+	$(PY) bench/bench_api.py
+	$(PY) bench/bench_scheduler.py

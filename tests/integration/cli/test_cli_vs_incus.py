@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 from tests.support.incusd import IncusDaemon, incus_available, start_incusd  # noqa: E402
+from tests.support.pincusd import busybox_image
 
 pytestmark = [
     pytest.mark.incus,
@@ -22,8 +23,6 @@ pytestmark = [
 ]
 
 PINCUS = str(Path(sys.executable).with_name("pincus"))
-META = ROOT / "images-cache" / "busybox-meta.tar.xz"
-ROOTFS = ROOT / "images-cache" / "busybox-rootfs.tar.xz"
 VOLATILE = (
     "usage|usage_peak|swap_usage|swap_usage_peak|allocated_time|total|bytes_received|bytes_sent|"
     "packets_received|packets_sent|errors_received|errors_sent|packets_dropped_outbound|packets_dropped_inbound"
@@ -87,7 +86,7 @@ def env() -> Iterator[Env]:
     """A private incusd with one running instance (three snapshots) and one stopped instance."""
     daemon = start_incusd()
     try:
-        daemon.import_image(META, ROOTFS, alias="busybox")
+        daemon.import_image(*busybox_image(), alias="busybox")
         running, stopped = daemon.unique("pcli-r"), daemon.unique("pcli-s")
         daemon.run("launch", "busybox", running)
         daemon.run("snapshot", "create", running, "snap0")
