@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 from tests.support.incusd import IncusDaemon, incus_available, start_incusd  # noqa: E402
-from tests.support.pincusd import busybox_image
+from tests.support.pincusd import busybox_image  # noqa: E402
 
 pytestmark = [
     pytest.mark.incus,
