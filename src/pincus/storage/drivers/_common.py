@@ -14,6 +14,7 @@ cannot start with a dot):
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -30,6 +31,8 @@ from pincus.core.errors import (
 )
 from pincus.core.revert import Reverter
 from pincus.storage.drivers.base import DriverInfo, Volume
+
+log = logging.getLogger(__name__)
 
 TMP = ".tmp-"
 RESTORE = ".restore-"
@@ -74,6 +77,7 @@ def failing(action: str, vol: Volume, pool: str, detail: str = "") -> Iterator[N
         raise
     except OSError as exc:
         msg = f'Failed {action} {describe(vol)}{detail} in pool "{pool}": {exc.strerror or exc}'
+        log.warning("%s", msg, exc_info=True)  # keep the traceback: the message alone hides the step
         if exc.errno in _SPACE_ERRNOS:
             raise InsufficientSpace(msg) from exc
         raise StorageError(msg) from exc

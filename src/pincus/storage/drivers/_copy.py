@@ -33,6 +33,9 @@ FICLONE = 0x40049409
 MARGIN_NS = 1_000_000_000
 SKIP_XATTRS = frozenset({"security.selinux"})
 _NOT_SUPPORTED = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS})
+# Answers of FICLONE/copy_file_range after which a plain read/write copy of the same file is tried:
+# if the descriptors really are bad, pread/pwrite fail too and report it.
+_FALL_BACK = _NOT_SUPPORTED | {errno.EBADF}
 _EUID, _EGID = os.geteuid(), os.getegid()
 
 Entry = tuple[str, os.stat_result]
@@ -348,9 +351,9 @@ class _Copier:
                 self._clone = True
                 return
             except OSError as exc:
-                if exc.errno not in _NOT_SUPPORTED:
+                if exc.errno not in _FALL_BACK:
                     raise
-                if self._clone is None:
+                if self._clone is None and exc.errno in _NOT_SUPPORTED:
                     self._clone = False
         if st.st_blocks * 512 < size:
             self._copy_sparse(sfd, dfd, size)
@@ -382,9 +385,10 @@ class _Copier:
                     offset += n
                 return
             except OSError as exc:
-                if exc.errno not in _NOT_SUPPORTED:
+                if exc.errno not in _FALL_BACK:
                     raise
-                self._cfr = False
+                if exc.errno in _NOT_SUPPORTED:
+                    self._cfr = False
         while offset < end:
             buf = os.pread(sfd, min(1 << 20, end - offset), offset)
             if not buf:

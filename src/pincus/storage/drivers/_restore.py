@@ -78,7 +78,10 @@ class _Planner:
 
     def scan(self, rel: str) -> None:
         """Judge one directory's own entries; queue its subdirectories."""
-        sfd, lfd = self._open(_under(self.snap, rel)), self._open(_under(self.live, rel))
+        sfd = self._open(_under(self.snap, rel))
+        if sfd < 0:
+            raise FileNotFoundError(errno.ENOENT, "Snapshot directory is missing", _under(self.snap, rel))
+        lfd = self._open(_under(self.live, rel))
         try:
             self._judge(rel, self._entries(sfd, not rel), self._entries(lfd, not rel) if lfd >= 0 else None)
         finally:
