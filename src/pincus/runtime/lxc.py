@@ -9,6 +9,7 @@ Containers outlive this process; a new ``LxcRuntime`` on the same path finds the
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -23,6 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lxc
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - no libc
+    _LIBC = None
 
 from pincus.core.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
@@ -126,11 +132,30 @@ def _become_terminal_session(request: _AttachRequest) -> None:
         os.close(slave)
 
 
+_SYS_RT_SIGACTION = 13  # x86_64
+_KERNEL_SIGACTION_DEFAULT = bytes(32)  # handler SIG_DFL, no flags, no restorer, empty mask
+
+
+def _default_ignored_signals() -> None:
+    """Give the command default dispositions: an ignored signal survives exec (Python ignores SIGPIPE
+    and SIGXFSZ; a daemon's own parent may have ignored others, glibc's reserved 32 and 33 included,
+    which the signal module refuses to touch, so those go through the raw syscall)."""
+    for signum in range(1, _signal.NSIG):
+        if signum in (_signal.SIGKILL, _signal.SIGSTOP):
+            continue
+        if _LIBC is not None:  # just before exec, so resetting handled signals too changes nothing
+            _LIBC.syscall(_SYS_RT_SIGACTION, signum, _KERNEL_SIGACTION_DEFAULT, None, 8)
+        else:
+            try:
+                _signal.signal(signum, _signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+
+
 def _run_attached(request: _AttachRequest) -> int:
     """Entry point inside the container: environment, optional pty, cwd, then exec."""
     try:
-        for signum in (_signal.SIGPIPE, _signal.SIGXFSZ):  # ignored by Python, inherited through exec
-            _signal.signal(signum, _signal.SIG_DFL)
+        _default_ignored_signals()
         env = _attached_environment(request)
         if request.sock is not None:
             _become_terminal_session(request)
@@ -479,6 +504,7 @@ def _start_in_child(container: lxc.Container, log_file: Path) -> int:
             os.dup2(null, 0)
             os.dup2(null, 1)
             os.dup2(log, 2)  # anything liblxc prints lands in the container log
+            _default_ignored_signals()  # else init and every service inherit Python's SIG_IGN for SIGPIPE
             code = 0 if container.start() else 1
         finally:
             os._exit(code)

@@ -546,3 +546,13 @@ def test_exec_does_not_leak_fds(runtime: LxcRuntime, container: str) -> None:
         proc.signal(signal.SIGKILL)
         proc.wait()
         os.close(proc.master_fd)
+
+
+@needs_root
+def test_init_does_not_inherit_ignored_signals(runtime: LxcRuntime, container: str) -> None:
+    # Python ignores SIGPIPE and SIGXFSZ; the container's init (and so every service) must not.
+    pid = runtime.state(container).pid
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert not ignored & (1 << (signum - 1)), signum
