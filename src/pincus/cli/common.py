@@ -269,3 +269,16 @@ def dump_yaml(value: Any, kind: str) -> str:
     from pincus.cli.schema import shape
 
     return goyaml.dump(shape(value, kind))
+
+
+def shorthand_columns(spec: str, table: dict[str, Any]) -> list[Any]:
+    """The columns a ``-c`` spec names, one shorthand character each, with Incus's error texts."""
+    columns = []
+    for entry in spec.split(","):
+        if entry == "":
+            raise CLIError(f"Empty column entry (redundant, leading or trailing command) in '{spec}'")
+        for char in entry:
+            if char not in table:
+                raise CLIError(f"Unknown column shorthand char '{char}' in '{entry}'")
+            columns.append(table[char])
+    return columns

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pincus.cli.common import CLIError, Command, Ctx, dump_yaml
+from pincus.cli.common import CLIError, Command, Ctx, dump_yaml, shorthand_columns
 from pincus.cli.flags import Flag, Options
 from pincus.cli.format import fmt_date, render, sort_rows, validate_format
 from pincus.cli.listing import FORMAT_HELP
@@ -113,18 +113,6 @@ IMAGE_COLUMNS = {
 }
 
 
-def _columns(spec: str, table: dict[str, Any]) -> list[Any]:
-    columns = []
-    for entry in spec.split(","):
-        if entry == "":
-            raise CLIError(f"Empty column entry (redundant, leading or trailing command) in '{spec}'")
-        for char in entry:
-            if char not in table:
-                raise CLIError(f"Unknown column shorthand char '{char}' in '{entry}'")
-            columns.append(table[char])
-    return columns
-
-
 def _image_matches(image: dict[str, Any], filters: list[str]) -> bool:
     for item in filters:
         if "=" in item:
@@ -146,7 +134,7 @@ def run_list(ctx: Ctx, opts: Options, args: list[str]) -> int:
     remote, name = ctx.parse_remote(args[0]) if args else ("", "")
     filters = ([name] if name else []) + args[1:]
     client = ctx.client(remote)
-    columns = _columns(opts.columns, IMAGE_COLUMNS)
+    columns = shorthand_columns(opts.columns, IMAGE_COLUMNS)
     images = [i for i in client.get_images() if _image_matches(i, filters)]
     rows = sort_rows([[col[1](i) for col in columns] for i in images])
 
@@ -192,7 +180,7 @@ def run_alias_list(ctx: Ctx, opts: Options, args: list[str]) -> int:
     filters = ([name] if name else []) + args[1:]
     aliases = ctx.client(remote).get_image_aliases()
     aliases = [a for a in aliases if all(str(a.get("name", "")).startswith(f) for f in filters)]
-    columns = _columns(opts.columns, ALIAS_COLUMNS)
+    columns = shorthand_columns(opts.columns, ALIAS_COLUMNS)
     rows = sort_rows([[col[1](a) for col in columns] for a in aliases])
 
     def raw() -> Any:

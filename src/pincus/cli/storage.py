@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pincus.cli.common import CLIError, Command, Ctx, dump_yaml
+from pincus.cli.common import CLIError, Command, Ctx, dump_yaml, shorthand_columns
 from pincus.cli.config import device_commands
 from pincus.cli.flags import Flag, Options
 from pincus.cli.format import render, sort_rows, validate_format
@@ -30,21 +30,9 @@ PROFILE_COLUMNS = {
 }
 
 
-def _columns(spec: str, table: dict[str, Any]) -> list[Any]:
-    columns = []
-    for entry in spec.split(","):
-        if entry == "":
-            raise CLIError(f"Empty column entry (redundant, leading or trailing command) in '{spec}'")
-        for char in entry:
-            if char not in table:
-                raise CLIError(f"Unknown column shorthand char '{char}' in '{entry}'")
-            columns.append(table[char])
-    return columns
-
-
 def _render_list(opts: Options, items: list[dict[str, Any]], table: dict[str, Any], kind: str) -> int:
     validate_format(opts.format)
-    columns = _columns(opts.columns, table)
+    columns = shorthand_columns(opts.columns, table)
     rows = sort_rows([[col[1](item) for col in columns] for item in items])
 
     def raw() -> Any:

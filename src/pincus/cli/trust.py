@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pincus.cli.common import CLIError, Command, Ctx
+from pincus.cli.common import CLIError, Command, Ctx, shorthand_columns
 from pincus.cli.flags import Flag, Options
 from pincus.cli.format import fmt_date, render, sort_rows, validate_format
 from pincus.client.connection import quote_path
@@ -87,24 +87,12 @@ TRUST_COLUMNS = {
 }
 
 
-def _columns(spec: str, table: dict[str, Any]) -> list[Any]:
-    columns = []
-    for entry in spec.split(","):
-        if entry == "":
-            raise CLIError(f"Empty column entry (redundant, leading or trailing command) in '{spec}'")
-        for char in entry:
-            if char not in table:
-                raise CLIError(f"Unknown column shorthand char '{char}' in '{entry}'")
-            columns.append(table[char])
-    return columns
-
-
 def run_list(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """List the trusted certificates."""
     from pincus.core.tls import describe
 
     validate_format(opts.format)
-    columns = _columns(opts.columns, TRUST_COLUMNS)
+    columns = shorthand_columns(opts.columns, TRUST_COLUMNS)
     client, _, _ = ctx.resolve(args[0] if args else "")
     certs = list(client.conn.request("GET", "/1.0/certificates?recursion=1").metadata or [])
     rows = []
@@ -138,7 +126,7 @@ def _tokens(client: Client) -> list[tuple[str, AddToken]]:
 def run_list_tokens(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """List the pending certificate add tokens."""
     validate_format(opts.format)
-    columns = _columns(opts.columns, {
+    columns = shorthand_columns(opts.columns, {
         "n": ("NAME", lambda t: t.client_name),
         "t": ("TOKEN", lambda t: t.encode()),
         "E": ("EXPIRES AT", lambda t: fmt_date(t.expires_at) or " "),
