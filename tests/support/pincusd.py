@@ -159,6 +159,7 @@ class Pincusd:
                     self.proc.wait()
             _unmount_under(self.root)
             shutil.rmtree(self.root, ignore_errors=True)
+            self.log.unlink(missing_ok=True)
 
     def _clean(self) -> None:
         _, data = self.api("GET", "/1.0/instances?recursion=1")
