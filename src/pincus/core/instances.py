@@ -99,7 +99,7 @@ class Instances:
         names.validate_instance_name(name)
         if req.get("type", "container") not in ("container", ""):
             raise InvalidArgument("Virtual machines are not supported by this server")
-        if self.st.store.instance_names().count(name) or self._exists_any(name):
+        if self._exists_any(name):
             raise Conflict(f'Instance "{name}" already exists')
         profiles = req.get("profiles")
         profiles = ["default"] if profiles is None else list(profiles)
