@@ -49,16 +49,19 @@ class PrunePlan:
 
 def make_plan(
     instance: str, config: Mapping[str, str], snapshots: Iterable[tuple[str, datetime]], now: datetime,
-    prefixes: Iterable[str] = (CONFIG_PREFIX,),
+    prefixes: Iterable[str] = (CONFIG_PREFIX,), manual: frozenset[str] = frozenset(),
 ) -> PrunePlan:
-    """Plan retention from an expanded config and ``(name, created_at)`` pairs; ``now`` in the local zone."""
+    """Plan retention from an expanded config and ``(name, created_at)`` pairs; ``now`` in the local zone.
+
+    ``manual`` names snapshots known not to come from the schedule: never pruned, whatever their name.
+    """
     policy, source = find_policy(config, prefixes)
     pattern = config.get("snapshots.pattern") or DEFAULT_PATTERN
     regex = name_regex(pattern)
     managed: list[tuple[str, datetime]] = []
     unmanaged: list[str] = []
     for name, created in snapshots:
-        if regex is not None and regex.fullmatch(name):
+        if name not in manual and regex is not None and regex.fullmatch(name):
             managed.append((name, created))
         else:
             unmanaged.append(name)
@@ -83,11 +86,14 @@ def plan_prune(services: Services, instance: str) -> PrunePlan:
     rec = services.instances.get(instance)
     config, _ = services.instances.expanded(rec)
     snaps = []
+    manual = set()
     for snap in services.snapshots.list(rec):
         created = from_db_time(snap.created_at)
         if created is not None:
             snaps.append((snap.name, created))
-    return make_plan(instance, config, snaps, local_now(services.st.clock()))
+        if not snap.scheduled:
+            manual.add(snap.name)
+    return make_plan(instance, config, snaps, local_now(services.st.clock()), manual=frozenset(manual))
 
 
 async def apply_prune(services: Services, plan: PrunePlan) -> list[str]:

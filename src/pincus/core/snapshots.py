@@ -96,6 +96,7 @@ class Snapshots:
                 instance_id=rec.id, name=name, created_at=db_time(now), expires_at=db_time(expiry),
                 last_used_at=db_time(None), architecture=rec.architecture, ephemeral=rec.ephemeral,
                 config=dict(rec.config), devices=dict(rec.devices), profiles=list(rec.profiles), pending=CREATING,
+                scheduled=not manual,
             )
             driver = self.st.driver(rec.pool)
             snap_vol = self.instances.volume(rec).snapshot(name)

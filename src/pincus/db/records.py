@@ -85,5 +85,6 @@ class SnapshotRecord:
     config: dict[str, str] = field(default_factory=dict)
     devices: dict[str, dict[str, str]] = field(default_factory=dict)
     profiles: list[str] = field(default_factory=list)
+    scheduled: bool = False  # made by snapshots.schedule (retention never prunes the others)
     id: int = 0
     pending: int = 0

@@ -105,6 +105,10 @@ MIGRATIONS: list[str] = [
         description TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 3: which snapshots the scheduler made (retention prunes only those)
+    """
+    ALTER TABLE snapshots ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 # Values of the ``pending`` columns: a row being created, or being deleted. Recovery at daemon

@@ -35,7 +35,7 @@ def from_db_time(value: str) -> datetime | None:
         return None
     return datetime.strptime(value, DB_TIME_FORMAT).replace(tzinfo=UTC)
 _JSON_FIELDS = {"config", "devices", "profiles", "properties"}
-_BOOL_FIELDS = {"ephemeral", "stateful", "public", "auto_update", "split"}
+_BOOL_FIELDS = {"ephemeral", "stateful", "public", "auto_update", "split", "scheduled"}
 
 
 def _to_row(rec: Any) -> dict[str, Any]:

@@ -111,16 +111,19 @@ async def test_gfs_over_days_in_local_time(api):
 
 async def test_plan_and_apply(api):
     await api.create(config={**EVERY_MINUTE, "snapshots.retention.daily": "1"})
-    for name in ("auto-0", "auto-1", "manual"):
-        await api.ok("POST", SNAPS, {"name": name})
+    for _ in range(2):  # as the scheduler takes them: auto-0, auto-1
+        await api.services.snapshots.create("c1", manual=False)
         api.clock.advance(seconds=10)
+    await api.ok("POST", SNAPS, {"name": "manual"})
+    api.clock.advance(seconds=10)
+    await api.ok("POST", SNAPS, {})  # an unnamed manual snapshot: the pattern names it auto-2
     plan = plan_prune(api.services, "c1")
     assert plan.policy == RetentionPolicy(daily=1) and plan.source == "snapshots.retention."
     assert plan.keep == {"auto-1": ("daily 2026-11-26",)}
-    assert plan.prune == ("auto-0",) and plan.unmanaged == ("manual",)
+    assert plan.prune == ("auto-0",) and plan.unmanaged == ("manual", "auto-2")
     await api.ok("DELETE", f"{SNAPS}/auto-0")  # gone meanwhile: skipped, not an error
     assert await apply_prune(api.services, plan) == []
-    assert await _names(api) == ["auto-1", "manual"]
+    assert await _names(api) == ["auto-1", "manual", "auto-2"]
 
 
 async def test_no_policy_prunes_nothing(api):
