@@ -39,6 +39,12 @@ _FALL_BACK = _NOT_SUPPORTED | {errno.EBADF}
 _EUID, _EGID = os.geteuid(), os.getegid()
 
 Entry = tuple[str, os.stat_result]
+# A link costs little kernel time next to the Python around it, so more threads mostly add GIL
+# convoys: 2 threads linked 20k files in 0.56 s, 4 in 0.67 s, 8 in 0.85 s on this 2-CPU machine.
+LINK_WORKERS = 2
+# The delta pass is mostly a stat walk (Python per entry): one thread walked 20k entries in
+# 0.15 s, four in 0.29 s. A frozen container waits for exactly this walk.
+SYNC_WORKERS = 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,18 @@ class CopyStats:
         self.copied_bytes += other.copied_bytes
         self.disk_bytes += other.disk_bytes
         self.new_disk_bytes += other.new_disk_bytes
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it (threads may be creating files); -1 if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return -1
 
 
 class _Replaced(Exception):
@@ -181,6 +199,7 @@ class _Copier:
         self._clone: bool | None = None
         self._cfr = True
         self.move_in: frozenset[str] = frozenset()  # subdirectories renamed in from move_from
+        self._umask = _current_umask()
         self.move_from = ""
 
     def copy_dir(self, rel: str) -> None:
@@ -319,14 +338,23 @@ class _Copier:
         try:
             if not stat.S_ISREG(os.fstat(sfd).st_mode):
                 raise _Replaced(s)
-            dfd = os.open(d, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            mode = stat.S_IMODE(st.st_mode)
+            # Created with its final mode when the umask keeps it intact (no special bits, which a
+            # chown would clear): saves an fchmod for almost every file.
+            direct = self._umask >= 0 and not mode & (0o7000 | self._umask)
+            dfd = os.open(
+                d,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode if direct else 0o600,
+            )
             try:
                 self._copy_data(sfd, dfd, st)
                 _chown(dfd, st)
                 _copy_xattrs(sfd, dfd)
-                os.fchmod(dfd, stat.S_IMODE(st.st_mode))
+                if not direct:
+                    os.fchmod(dfd, mode)
                 os.utime(dfd, ns=(st.st_atime_ns, st.st_mtime_ns))
-                blocks = os.fstat(dfd).st_blocks * 512
+                blocks = st.st_blocks * 512  # the copy keeps the holes, so the source's count
                 local.disk_bytes += blocks
                 local.new_disk_bytes += blocks
             except BaseException:
@@ -442,14 +470,17 @@ def copy_tree(
     reuse: Reuse | None = None,
     exclude: Iterable[str] = (),
     move_in: tuple[Path, Iterable[str]] | None = None,
-    workers: int = WORKERS,
+    workers: int | None = None,
 ) -> CopyStats:
     """Copy the contents of directory src into the existing empty directory dst, then src's metadata.
 
     ``exclude`` holds name prefixes of top-level entries of src that are not copied.
     ``move_in`` = (root, subdirectories): those subdirectories (relative paths) are renamed from
     root into dst instead of being copied; the caller has proven them equal to src's.
+    ``workers`` defaults to WORKERS for a copy and LINK_WORKERS when files may be linked.
     """
+    if workers is None:
+        workers = WORKERS if reuse is None else LINK_WORKERS
     with WorkPool(workers) as pool:
         copier = _Copier(src, dst, reuse, exclude, pool)
         if move_in is not None:
@@ -472,14 +503,24 @@ class _Syncer(_Copier):
 
     def sync_dir(self, rel: str) -> None:
         """Re-copy the entries of one directory changed since since_ns; drop vanished ones."""
-        s, d = _under(self.src, rel), _under(self.dst, rel)
+        s = _under(self.src, rel)
         try:
-            st_self = os.lstat(s)
-            with os.scandir(s) as it:
-                source = {e.name: e for e in it if rel or not e.name.startswith(self.exclude)}
-        except FileNotFoundError:
-            return  # the parent's pass removes it
-        with os.scandir(d) as it:
+            fd = os.open(s, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return  # gone or replaced meanwhile: the parent's pass handles it
+            raise
+        try:
+            self._sync_entries(rel, fd, os.fstat(fd))
+        finally:
+            os.close(fd)
+
+    def _sync_entries(self, rel: str, fd: int, st_self: os.stat_result) -> None:
+        # scandir on an fd: each entry's stat resolves one name, not the whole path (the walk is
+        # what a frozen container waits for)
+        with os.scandir(fd) as it:
+            source = {e.name: e for e in it if rel or not e.name.startswith(self.exclude)}
+        with os.scandir(_under(self.dst, rel)) as it:
             target = {e.name: e for e in it if rel or not e.name.startswith(self.exclude)}
         changed = False
         for name, de in target.items():
@@ -536,7 +577,7 @@ def sync_tree(
     changed_since_ns: int,
     reuse: Reuse | None = None,
     exclude: Iterable[str] = (),
-    workers: int = WORKERS,
+    workers: int = SYNC_WORKERS,
 ) -> CopyStats:
     """Bring dst (an earlier copy_tree of src) up to date: entries whose ctime is not below
     changed_since_ns are copied again, entries gone from src are removed. Existing files in dst

@@ -20,7 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pincus.storage.drivers._copy import SKIP_XATTRS, Reuse, _join, _under
-from pincus.storage.drivers._parallel import WORKERS, WorkPool
+from pincus.storage.drivers._parallel import WorkPool
+
+# Mostly Python per entry: extra threads only add GIL convoys (measured 0.16 s vs 0.25 s per 20k entries).
+PLAN_WORKERS = 1
 
 
 def _parent(rel: str) -> str:
@@ -35,10 +38,6 @@ def _xattrs(path: str) -> dict[str, bytes]:
         if exc.errno in (errno.EOPNOTSUPP, errno.ENODATA):
             return {}
         raise
-
-
-def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return st.st_mode, st.st_size, st.st_mtime_ns, st.st_uid, st.st_gid
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -63,6 +62,7 @@ class _Planner:
         self.exclude = exclude
         self.pool = pool
         self.same_base = os.fsdecode(reuse.base) == self.snap
+        self.trusted = reuse.trusted_before_ns
         self.verdicts: dict[str, tuple[bool, list[str]]] = {}  # rel -> (own entries equal, subdirs)
 
     def _open(self, path: str) -> int:
@@ -101,23 +101,36 @@ class _Planner:
                 self.pool.submit(self.scan, child)
             elif clean:  # once dirty, the rest of this directory needs no stat
                 other = live.get(name) if live is not None else None
-                clean = other is not None and self._same_entry(rel, name, e, other)
+                if other is None:
+                    clean = False
+                elif e.is_file(follow_symlinks=False):  # the hot path, kept inline
+                    st, lst = e.stat(follow_symlinks=False), other.stat(follow_symlinks=False)
+                    clean = (
+                        lst.st_ctime_ns < self.trusted
+                        and st.st_size == lst.st_size
+                        and st.st_mtime_ns == lst.st_mtime_ns
+                        and st.st_mode == lst.st_mode
+                        and st.st_uid == lst.st_uid
+                        and st.st_gid == lst.st_gid
+                        and (self.same_base or self._same_inode(_join(rel, name), st))
+                    )
+                else:
+                    clean = self._same_other(rel, name, e, other)
         if clean and rel:
             s, lv = _under(self.snap, rel), _under(self.live, rel)
             clean = _same_meta(os.lstat(s), os.lstat(lv)) and _xattrs(s) == _xattrs(lv)
         self.verdicts[rel] = (clean, subdirs)
 
-    def _same_entry(self, rel: str, name: str, e: os.DirEntry[str], other: os.DirEntry[str]) -> bool:
+    def _same_inode(self, rel: str, st: os.stat_result) -> bool:
+        """The claim is on another snapshot: it proves equality only if it holds this very inode."""
+        known = _lstat(f"{self.reuse.base}/{rel}")
+        return known is not None and (known.st_dev, known.st_ino) == (st.st_dev, st.st_ino)
+
+    def _same_other(self, rel: str, name: str, e: os.DirEntry[str], other: os.DirEntry[str]) -> bool:
+        """Symlinks and special files: same metadata, target or device numbers, and xattrs."""
         st, lst = e.stat(follow_symlinks=False), other.stat(follow_symlinks=False)
-        if stat.S_ISREG(st.st_mode):
-            if lst.st_ctime_ns >= self.reuse.trusted_before_ns or _key(st) != _key(lst):
-                return False
-            if self.same_base:
-                return True
-            known = _lstat(f"{self.reuse.base}/{_join(rel, name)}")  # a claim on another snapshot:
-            return known is not None and (known.st_dev, known.st_ino) == (st.st_dev, st.st_ino)  # same inode
         s, lv = f"{_under(self.snap, rel)}/{name}", f"{_under(self.live, rel)}/{name}"
-        if not _same_meta(st, lst) or st.st_rdev != lst.st_rdev:
+        if stat.S_ISREG(lst.st_mode) or not _same_meta(st, lst) or st.st_rdev != lst.st_rdev:
             return False
         if stat.S_ISLNK(st.st_mode) and os.readlink(s) != os.readlink(lv):
             return False
@@ -135,7 +148,7 @@ class _Planner:
 
 
 def plan_moves(
-    snap: Path, live: Path, reuse: Reuse, exclude: Iterable[str] = (), workers: int = WORKERS
+    snap: Path, live: Path, reuse: Reuse, exclude: Iterable[str] = (), workers: int = PLAN_WORKERS
 ) -> list[str]:
     """Relative paths of the live subdirectories that may be renamed into the restored tree."""
     with WorkPool(workers) as pool:
