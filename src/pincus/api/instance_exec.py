@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets as secrets_mod
 import signal as signal_mod
 from typing import Any
 
@@ -192,12 +193,19 @@ async def operation_websocket(request: web.Request) -> web.StreamResponse:
     s = svc(request)
     op = s.st.ops.get(request.match_info["id"])
     session = SESSIONS.get(op.id)
-    if session is None:
+    if session is None and op.on_websocket is None:
         raise NotFound("Operation has no websockets")
     secret = request.query.get("secret", "")
-    key = next((k for k, v in op.secrets.items() if v == secret), None)
-    if key is None or key in session.sockets:
+    key = next((k for k, v in op.secrets.items() if secrets_mod.compare_digest(v, secret)), None)
+    if key is None or (session is not None and key in session.sockets):
         raise Forbidden("Wrong secret")
+    if session is None:
+        assert op.on_websocket is not None
+        handler, op.on_websocket = op.on_websocket, None  # one connection per migration operation
+        ws = web.WebSocketResponse(autoping=True, heartbeat=30, max_msg_size=0)
+        await ws.prepare(request)
+        await handler(key, ws)
+        return ws
     ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
     await ws.prepare(request)
     await ws.ping(b"keepalive")

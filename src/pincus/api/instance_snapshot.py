@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pincus.api import render
+from pincus.api import migration, render
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, read_json, recursion, sync
 from pincus.core import names
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.core.errors import Conflict, InvalidArgument, NotFound
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
 from pincus.core.services import Services
@@ -106,14 +106,14 @@ async def instance_snapshot_patch(request: web.Request) -> web.Response:
 
 @routes.post("/1.0/instances/{name}/snapshots/{snapshot}")
 async def instance_snapshot_post(request: web.Request) -> web.Response:
-    """Rename a snapshot (migration of a snapshot is not supported)."""
+    """Rename a snapshot, or send it to another server (``migration``: a new instance there)."""
     s = svc(request)
     inst, name = request.match_info["name"], request.match_info["snapshot"]
     rec = _instance(s, inst, name)
     s.snapshots.get(rec, name)
     req = await read_json(request)
     if req.get("migration"):
-        raise NotSupported("Snapshot migration is not supported yet")
+        return migration.source_response(s, inst, name, req)
     new_name = str(req.get("name") or "")
     if not new_name:
         raise InvalidArgument("A new name for the snapshot must be provided")

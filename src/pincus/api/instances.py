@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pincus.api import filtering, render
+from pincus.api import filtering, migration, render
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, read_json, recursion, sync
 from pincus.core.config_keys import validate_config
@@ -56,7 +56,7 @@ async def instances_post(request: web.Request) -> web.Response:
     req = await read_json(request)
     source = req.get("source") or {}
     if source.get("type") == "migration":
-        raise NotSupported("Migration sources are not supported yet")
+        return migration.target_response(s, req)
     rec, source = s.instances.prepare(req)
     start = bool(req.get("start"))
 
@@ -122,13 +122,13 @@ async def instance_patch(request: web.Request) -> web.Response:
 
 @routes.post("/1.0/instances/{name}")
 async def instance_post(request: web.Request) -> web.Response:
-    """Rename an instance (migration is not supported)."""
+    """Rename an instance, or send it to another server (``migration``)."""
     s = svc(request)
     name = request.match_info["name"]
     s.instances.get(name)
     req = await read_json(request)
     if req.get("migration"):
-        raise NotSupported("Instance migration is not supported yet")
+        return migration.source_response(s, name, "", req)
     new_name = str(req.get("name") or "")
     if not new_name:
         raise InvalidArgument("A new name must be provided")

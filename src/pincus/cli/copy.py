@@ -106,9 +106,16 @@ def run_copy(ctx: Ctx, opts: Options, args: list[str]) -> int:
         dest = source.split("/", 1)[0]
     if not dest:
         raise CLIError("You must specify a destination instance name")
-    if src_remote != dst_remote or opts.target or opts.target_project:
-        raise CLIError("Copies between remotes, projects or cluster members are not supported by pincus yet")
+    if opts.target or opts.target_project:
+        raise CLIError("Copies between projects or cluster members are not supported by pincus yet")
     client = ctx.client(src_remote)
+    if src_remote != dst_remote:
+        from pincus.cli import migrate
+
+        migrate.transfer(ctx, opts, copy_request(client, source, dest, opts), source, src_remote, dst_remote)
+        return 0
+    if opts.keep_target_snapshots:
+        raise CLIError("--keep-target-snapshots only applies to copies between servers")
     client.create_instance(copy_request(client, source, dest, opts)).wait()
     return 0
 
@@ -136,6 +143,7 @@ COPY = Command(
         ),
         Flag("storage", "s", "str", help="Storage pool name"),
         Flag("allow-inconsistent", help="Ignore copy errors for volatile files"),
+        Flag("keep-target-snapshots", help="During incremental copy, keep target snapshots the source no longer has"),
     ],
     nargs=(1, 2),
     aliases=("cp",),

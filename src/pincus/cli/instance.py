@@ -166,7 +166,10 @@ def run_rename(ctx: Ctx, opts: Options, args: list[str]) -> int:
     src_remote, src = ctx.parse_remote(args[0])
     dst_remote, dst = ctx.parse_remote(args[1]) if ":" in args[1] else (src_remote, args[1])
     if src_remote != dst_remote:
-        raise CLIError("Moving instances between remotes is not supported by pincus yet")
+        from pincus.cli import migrate
+
+        migrate.move(ctx, opts, src, src_remote, dst or src.split("/", 1)[0], dst_remote)
+        return 0
     if getattr(opts, "target", "") or getattr(opts, "storage", "") or getattr(opts, "target_project", ""):
         raise CLIError("--target, --storage and --target-project are not supported by pincus yet")
     client = ctx.client(src_remote)
@@ -213,6 +216,12 @@ MOVE = Command(
         Flag("target-project", kind="str", help="Copy to a project different from the source"),
         Flag("instance-only", help="Move the instance without its snapshots"),
         Flag("stateless", help="Copy a stateful instance stateless"),
+        Flag("config", "c", "list", help="Config key/value to apply to the target instance"),
+        Flag("device", "d", "list", help="New key/value to apply to a specific device"),
+        Flag("profile", "p", "list", help="Profile to apply to the target instance"),
+        Flag("no-profiles", help="Unset all profiles on the target instance"),
+        Flag("mode", kind="str", default="pull", help="Transfer mode. One of pull, push or relay"),
+        Flag("allow-inconsistent", help="Ignore copy errors for volatile files"),
     ],
     nargs=(2, 2),
     aliases=("mv",),

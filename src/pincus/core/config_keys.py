@@ -39,6 +39,18 @@ def _any(value: str) -> None:
     return None
 
 
+def _key_list(value: str) -> None:
+    for item in value.split(","):
+        key = item.strip()
+        if not re.fullmatch(r"[a-z0-9_.-]+\*?", key):
+            raise ValueError(f'"{key}" is not a configuration key or a prefix ending in "*"')
+
+
+def _remote_name(value: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+        raise ValueError("must be the name of a replication target")
+
+
 def _count(value: str) -> None:
     if not re.fullmatch(r"[0-9]+", value):
         raise ValueError("must be a non-negative integer")
@@ -63,6 +75,12 @@ VALIDATORS: dict[str, Callable[[str], None]] = {
     "snapshots.expiry": expiry.validate_expiry,
     "snapshots.expiry.manual": expiry.validate_expiry,
     "raw.lxc": _any,
+    "refresh.keep_snapshots": _bool,
+    "refresh.keep_config": _key_list,
+    "refresh.snapshots.expiry": expiry.validate_expiry,
+    "snapshots.replicate.target": _remote_name,
+    "snapshots.replicate.schedule": schedule.validate_schedule,
+    "snapshots.replicate.instance": _any,
     **{retention.CONFIG_PREFIX + rule: _count for rule in retention.RULES},
 }
 _PREFIXES = ("user.", "environment.", "image.", "volatile.", "linux.")

@@ -27,6 +27,15 @@ Devices = dict[str, dict[str, str]]
 NEVER_USED = datetime(1970, 1, 1, tzinfo=timezone.utc)  # Incus's last_used_at of a never-started instance
 
 
+def stamp_new(rec: InstanceRecord, template: str) -> None:
+    """The volatile keys of a new instance: identity, and the template trigger of its first start."""
+    rec.config.setdefault("volatile.uuid", str(uuid.uuid4()))
+    rec.config.setdefault("volatile.uuid.generation", rec.config["volatile.uuid"])
+    rec.config.setdefault("volatile.cloud-init.instance-id", str(uuid.uuid4()))
+    rec.config.pop("volatile.last_state.power", None)  # set at the first start, as Incus
+    rec.config["volatile.apply_template"] = template
+
+
 def instance_url(name: str) -> str:
     """API path of an instance."""
     return f"/1.0/instances/{name}"
@@ -117,7 +126,7 @@ class Instances:
             description=str(req.get("description", "")), config=config, devices=devices, profiles=profiles,
         )
         source = dict(req.get("source") or {"type": "none"})
-        if source.get("type") not in ("image", "copy", "none", ""):
+        if source.get("type") not in ("image", "copy", "migration", "none", ""):
             raise InvalidArgument(f"Unknown source type {source.get('type')}")
         return rec, source
 
@@ -129,11 +138,7 @@ class Instances:
         kind = source.get("type") or "none"
         async with self.st.locks.hold(f"instance:{rec.name}"):
             with Reverter() as rev:
-                rec.config.setdefault("volatile.uuid", str(uuid.uuid4()))
-                rec.config.setdefault("volatile.uuid.generation", rec.config["volatile.uuid"])
-                rec.config.setdefault("volatile.cloud-init.instance-id", str(uuid.uuid4()))
-                rec.config.pop("volatile.last_state.power", None)  # set at the first start, as Incus
-                rec.config["volatile.apply_template"] = "copy" if kind == "copy" else "create"
+                stamp_new(rec, "copy" if kind == "copy" else "create")
                 if kind == "image":
                     image = self.images.resolve(source)
                     rec.architecture = image.architecture

@@ -41,6 +41,8 @@ class Operation:
         self.updated_at = self.created_at
         self.done = asyncio.Event()
         self.secrets: dict[str, str] = {}
+        # Called with (secret key, websocket) when a peer connects to /websocket; returns when done.
+        self.on_websocket: Callable[[str, Any], Awaitable[None]] | None = None
         self._hub = hub
         self._task: asyncio.Task[None] | None = None
 
@@ -71,6 +73,11 @@ class Operation:
         secret = secrets.token_hex(32)
         self.secrets[key] = secret
         return secret
+
+    def set_metadata(self, key: str, value: Any) -> None:
+        """Change one metadata field of a running operation (progress) and publish it."""
+        self.metadata = {**(self.metadata or {}), key: value}
+        self._set(self.status)
 
     def _set(self, status: str) -> None:
         self.status = status

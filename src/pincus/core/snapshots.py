@@ -125,6 +125,11 @@ class Snapshots:
             await self._delete(rec, snap)
         self.st.hub.lifecycle(SNAPSHOT_DELETED, snapshot_url(inst_name, name))
 
+    async def delete_locked(self, rec: InstanceRecord, name: str) -> None:
+        """Delete one snapshot of an instance whose lock the caller holds."""
+        await self._delete(rec, self.get(rec, name))
+        self.st.hub.lifecycle(SNAPSHOT_DELETED, snapshot_url(rec.name, name))
+
     async def _delete(self, rec: InstanceRecord, snap: SnapshotRecord) -> None:
         snap.pending = DELETING
         self.st.store.update_snapshot(snap)

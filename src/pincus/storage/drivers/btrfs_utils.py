@@ -248,3 +248,18 @@ def loop_backing_file(device: str) -> str:
         return Path(f"/sys/block/{name}/loop/backing_file").read_text().strip()
     except OSError:
         return ""
+
+
+def subvolume_uuids(path: Path) -> tuple[str, str]:
+    """(uuid, received_uuid) of a subvolume as hex strings; received_uuid is "" when it was not received."""
+    if btrfsutil is not None:
+        info = btrfsutil.subvolume_info(path)
+        uuid, received = info.uuid.hex(), info.received_uuid.hex()
+    else:
+        fields = dict(
+            line.strip().split(":", 1) for line in run(["btrfs", "subvolume", "show", str(path)]).splitlines()
+            if ":" in line
+        )
+        uuid = fields.get("UUID", "").strip().replace("-", "")
+        received = fields.get("Received UUID", "").strip().replace("-", "")
+    return uuid, "" if received in ("", "-") or not received.strip("0") else received

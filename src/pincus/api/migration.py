@@ -1,0 +1,140 @@
+"""Instance migration between daemons, in the shapes of Incus's API.
+
+Source: ``POST /1.0/instances/{name}`` (or ``.../snapshots/{snap}``) with ``{"migration": true}``
+answers a websocket operation whose metadata holds the secrets; with a ``target`` object the
+source connects to the target itself (push). Target: ``POST /1.0/instances`` with
+``source.type = "migration"``: ``mode: "pull"`` (default) connects to ``source.operation`` with
+``source.secrets``, pinning ``source.certificate``; ``mode: "push"`` answers a websocket operation
+the source connects to. The protocol on the websocket is pincus's own (migration/wire.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from pincus.api.response import async_op
+from pincus.core.errors import InvalidArgument, NotSupported
+from pincus.core.instances import instance_url
+from pincus.core.operations import TASK, WEBSOCKET, Operation
+from pincus.core.services import Services
+from pincus.core.snapshots import STATEFUL_REFUSED
+from pincus.migration.dial import Dialer, pinned_context
+from pincus.migration.source import Source
+from pincus.migration.target import Options, Target
+from pincus.migration.wire import TransferError, Wire
+
+CONNECT_TIMEOUT = 120.0
+Session = Callable[[Wire], Awaitable[Any]]
+
+
+def _listen(op: Operation, session: Session) -> None:
+    """Make op a websocket operation: metadata = secrets; its body waits for the peer, then runs."""
+    op.metadata = {"control": op.new_secret("control")}
+    connected: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    finished = asyncio.Event()
+
+    async def on_websocket(key: str, ws: Any) -> None:
+        connected.set_result(ws)
+        await finished.wait()
+
+    op.on_websocket = on_websocket
+
+    async def body(op: Operation) -> None:
+        try:
+            try:
+                ws = await asyncio.wait_for(connected, CONNECT_TIMEOUT)
+            except TimeoutError:
+                raise TransferError("Timed out waiting for the migration peer to connect") from None
+            wire = Wire(ws)
+            try:
+                await session(wire)
+            finally:
+                await wire.close()
+        finally:
+            finished.set()
+
+    op.start(body)
+
+
+def _dial(s: Services, peer: dict[str, Any], session: Session) -> Callable[[Operation], Awaitable[None]]:
+    """An operation body that connects to the peer's operation and runs the session."""
+    operation, certificate = str(peer.get("operation") or ""), str(peer.get("certificate") or "")
+    secrets = peer.get("secrets") or peer.get("websockets") or {}
+    if not isinstance(secrets, dict) or not isinstance(secrets.get("control"), str):
+        raise InvalidArgument("The migration peer's websocket secrets are missing")
+    ctx = pinned_context(s.st.paths.root, certificate)
+
+    async def body(op: Operation) -> None:
+        dialer = Dialer()
+        try:
+            wire = Wire(await dialer.connect(ctx, operation, secrets["control"]))
+            try:
+                await session(wire)
+            finally:
+                await wire.close()
+        finally:
+            await dialer.close()
+
+    return body
+
+
+def source_response(s: Services, name: str, snapshot: str, req: dict[str, Any]) -> web.Response:
+    """POST with migration=true on an instance or snapshot: send it (pull: wait; push: connect)."""
+    if req.get("live"):
+        raise NotSupported(STATEFUL_REFUSED)
+    rec = s.instances.get(name)
+    if snapshot:
+        s.snapshots.get(rec, snapshot)
+    source = Source(s, name, snapshot, instance_only=bool(req.get("instance_only")))
+    resources = {"instances": [instance_url(name)]}
+    target = req.get("target")
+    if target:
+        if not isinstance(target, dict):
+            raise InvalidArgument("Invalid migration target")
+        body = _dial(s, target, source.run)
+        return async_op(s.st.ops.create(TASK, "Migrating instance", resources, body))
+    op = s.st.ops.create(WEBSOCKET, "Migrating instance", resources)
+    _listen(op, source.run)
+    return async_op(op)
+
+
+def target_response(s: Services, req: dict[str, Any]) -> web.Response:
+    """POST /1.0/instances from a migration source."""
+    source = req.get("source") or {}
+    name = str(req.get("name") or "")
+    if not name:
+        raise InvalidArgument("An instance name is required to receive a migration")
+    if source.get("live"):
+        raise NotSupported(STATEFUL_REFUSED)
+    opts = Options(refresh=bool(source.get("refresh")), instance_only=bool(source.get("instance_only")),
+                   exclude_older=bool(source.get("refresh_exclude_older")),
+                   keep_target_snapshots=bool(source.get("keep_target_snapshots")))
+    if not opts.refresh:
+        s.instances.prepare({**req, "source": {"type": "migration"}})  # name, profiles, pool: refuse now
+    mode = str(source.get("mode") or "pull")
+    resources = {"instances": [instance_url(name)]}
+    op_holder: list[Operation] = []
+
+    def report(text: str) -> None:
+        if op_holder:
+            op_holder[0].set_metadata("fs_progress", text)
+
+    target = Target(s, req, opts, report)
+
+    async def session(wire: Wire) -> None:
+        await target.run(wire)
+
+    if mode == "push":
+        op = s.st.ops.create(WEBSOCKET, "Creating instance", resources)
+        op_holder.append(op)
+        _listen(op, session)
+        return async_op(op)
+    if mode != "pull":
+        raise InvalidArgument(f'Unknown migration mode "{mode}"')
+    op = s.st.ops.create(TASK, "Creating instance", resources, _dial(s, source, session))
+    op_holder.append(op)
+    return async_op(op)

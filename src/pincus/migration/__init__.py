@@ -1,0 +1,1 @@
+"""Moving instances and their snapshots between daemons: copy, refresh, move."""

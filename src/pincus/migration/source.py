@@ -1,0 +1,120 @@
+"""The sending side of a copy, refresh or move: header, then the volumes the target asks for.
+
+The live volume is sent from a hidden read-only snapshot taken for the transfer (btrfs always; dir
+when the instance runs, with the short freeze of a dir snapshot), so what arrives is consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pincus.core import names
+from pincus.core.errors import InvalidArgument
+from pincus.core.services import Services
+from pincus.migration import header as header_mod
+from pincus.migration import streams
+from pincus.migration.volumes import BTRFS, RSYNC, has_nested, is_btrfs, snapshot_uuid, temp_snapshot
+from pincus.migration.wire import Local, Meter, TransferError, Wire, exchange
+from pincus.storage.drivers.base import Volume
+
+log = logging.getLogger(__name__)
+
+
+class Source:
+    """Send instance ``name`` (or its snapshot ``snapshot``) over a wire."""
+
+    def __init__(self, s: Services, name: str, snapshot: str = "", instance_only: bool = False) -> None:
+        self.s, self.name, self.snapshot, self.instance_only = s, name, snapshot, instance_only
+        self.temp: Volume | None = None
+
+    async def run(self, wire: Wire) -> None:
+        """The whole exchange; the peer hears of any failure."""
+        try:
+            await self._run(wire)
+        except Exception as exc:
+            await wire.send_error(str(exc) or type(exc).__name__)
+            raise
+        finally:
+            await self._drop_temp()
+
+    async def _run(self, wire: Wire) -> None:
+        s = self.s
+        rec = s.instances.get(self.name)
+        driver = s.st.driver(rec.pool)
+        vol = s.instances.volume(rec)
+        root = s.snapshots.get(rec, self.snapshot) if self.snapshot else None
+        snaps = [] if root is not None else s.snapshots.list(rec)
+        with_uuid = [(snap, await s.st.blocking(snapshot_uuid, driver, vol.snapshot(snap.name))) for snap in snaps]
+        nested = await s.st.blocking(has_nested, driver, vol.snapshot(root.name) if root else vol)
+        await wire.send("header", **header_mod.build(driver.info.name, nested, rec, with_uuid, root))
+        plan = await wire.recv("plan")
+        transport = plan.get("transport")
+        if transport not in (BTRFS, RSYNC) or (transport == BTRFS and not is_btrfs(driver)):
+            raise TransferError(f"The migration peer asked for an unusable transport {transport!r}")
+        known = {snap.name for snap in snaps}
+        items = plan.get("items")
+        if not isinstance(items, list):
+            raise TransferError("The migration peer sent a malformed plan")
+        for item in items:
+            await self._send_item(wire, transport, rec.name, vol, root.name if root else "", known, item)
+        await wire.recv("done")
+
+    async def _send_item(self, wire: Wire, transport: str, inst: str, vol: Volume, root: str,
+                         known: set[str], item: Any) -> None:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise TransferError("The migration peer sent a malformed plan")
+        name, parent = item["name"], str(item.get("parent") or "")
+        if (name and name not in known) or (parent and parent not in known):
+            raise TransferError(f'The migration peer asked for a snapshot this instance does not have: "{name or parent}"')
+        driver = self.s.st.driver(vol.pool)
+        if name:
+            path = driver.volume_path(vol.snapshot(name))
+        elif root:
+            path = driver.volume_path(vol.snapshot(root))
+        else:
+            path = await self._live_path(inst, vol)
+        begin = await wire.recv("begin")  # the target has its staging place ready
+        stream = streams.Stream()
+        try:
+            if transport == BTRFS:
+                local = await streams.btrfs_send(stream, path, driver.volume_path(vol.snapshot(parent)) if parent else None)
+            else:
+                local = await self._rsync(stream, path, begin)
+            await exchange(wire, local, Meter(name or inst, None))
+        finally:
+            await stream.cleanup()
+
+    async def _rsync(self, stream: streams.Stream, path: Path, begin: dict[str, Any]) -> Local:
+        dest, link = str(begin.get("dest") or ""), str(begin.get("link") or "")
+        if dest and (dest.count("/") != 1 or not dest.endswith("/") or not dest.startswith(".tmp-recv-")):
+            raise TransferError(f'The migration peer asked for an invalid destination "{dest}"')
+        if link:
+            try:
+                names.validate_snapshot_name(link)
+            except InvalidArgument:
+                raise TransferError(f'The migration peer asked for an invalid base "{link}"') from None
+        return await streams.rsync_send(stream, path, dest, link)
+
+    async def _live_path(self, inst: str, vol: Volume) -> Path:
+        """The tree to send for the instance itself: a temporary snapshot unless a stopped dir volume."""
+        s = self.s
+        driver = s.st.driver(vol.pool)
+        rec = s.instances.get(inst)
+        if not is_btrfs(driver) and not s.instances.is_running(rec):
+            return driver.volume_path(vol)
+        async with s.st.locks.hold(f"instance:{inst}"):
+            self.temp = await s.st.blocking(temp_snapshot, driver, vol, s.instances.freezer(rec))
+        return driver.volume_path(self.temp)
+
+    async def _drop_temp(self) -> None:
+        if self.temp is None:
+            return
+        temp, self.temp = self.temp, None
+        driver = self.s.st.driver(temp.pool)
+        try:
+            async with self.s.st.locks.hold(f"instance:{temp.parent_name}"):
+                await self.s.st.blocking(driver.delete_snapshot, temp)
+        except Exception:  # noqa: BLE001 - recovery at the next start removes it
+            log.exception("could not delete the transfer snapshot %s", temp.name)

@@ -1,0 +1,178 @@
+"""Where received volumes land on the target, and how they are swapped in.
+
+Every stream lands under a hidden work name (``.tmp-recv-*``, which the drivers' recovery deletes
+at start), so an interrupted transfer never touches the instance or its snapshots. A received
+snapshot is renamed into place in one step; the received instance volume replaces the live one
+with two renames (``.old-<vol>`` is what recovery puts back if a crash falls between them).
+Blocking functions: the daemon runs them in its worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid as uuid_mod
+from dataclasses import dataclass
+from pathlib import Path
+
+from pincus.core.errors import StorageError
+from pincus.storage.drivers import btrfs_utils as bu
+from pincus.storage.drivers._common import OLD, LayoutDriver
+from pincus.storage.drivers.base import Freezer, Volume
+
+RECV = ".tmp-recv-"
+XFER = ".tmp-xfer-"  # a source's temporary read-only snapshot of the live volume
+BTRFS, RSYNC = "btrfs", "rsync"
+BASE_MARKER = ".pincus-base.json"
+
+
+@dataclass
+class Staging:
+    """One volume being received."""
+
+    path: Path  # the tree being received (btrfs live: the directory btrfs receive writes into)
+    module_root: Path  # the chroot of the receiving process
+    dest: str = ""  # rsync: destination relative to module_root ("" = the root)
+    link: str = ""  # rsync: --link-dest snapshot name (relative to dest's parent)
+    before: frozenset[str] = frozenset()  # btrfs snapshots: what module_root held before the stream
+
+
+def is_btrfs(driver: LayoutDriver) -> bool:
+    """Whether the driver keeps volumes as btrfs subvolumes."""
+    return driver.info.optimized_transfer
+
+
+class Receiver:
+    """Target-side staging and commits for one instance volume and its snapshots."""
+
+    def __init__(self, driver: LayoutDriver, vol: Volume, transport: str) -> None:
+        self.driver, self.vol, self.transport = driver, vol, transport
+        self.layout = driver.layout
+
+    def _fresh(self, path: Path) -> None:
+        if os.path.lexists(path):
+            self.driver.delete_path(path)
+
+    def stage_snapshot(self, name: str, base: str) -> Staging:
+        """Prepare a staging place for snapshot ``name`` (``base``: a target snapshot to build on)."""
+        sdir = self.layout.snapshots_dir(self.vol)
+        sdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.transport == BTRFS:
+            # A received read-only subvolume cannot move to another directory: it lands under its
+            # final name (the snapshot row is CREATING meanwhile, so recovery removes a partial one).
+            final = sdir / name
+            if os.path.lexists(final):
+                raise StorageError(f'Snapshot "{name}" of volume "{self.vol.name}" already exists')
+            return Staging(final, sdir, before=frozenset(os.listdir(sdir)))
+        path = sdir / f"{RECV}{name}"
+        self._fresh(path)
+        base_path = sdir / base if base else None
+        if is_btrfs(self.driver):
+            if base_path is not None:
+                bu.snapshot_tree(base_path, path, read_only=False)
+            else:
+                bu.create_subvolume(path)
+            return Staging(path, path)
+        path.mkdir(mode=0o711)
+        if base_path is not None:  # dir: unchanged files become hard links of the base snapshot
+            return Staging(path, sdir, dest=f"{path.name}/", link=base)
+        return Staging(path, path)
+
+    def stage_live(self, base: str, freeze: Freezer | None = None) -> Staging:
+        """Prepare the new instance volume: a copy of the current one (or of ``base``) to sync onto."""
+        path = self.layout.work_path(self.vol, RECV)
+        self._fresh(path)
+        if self.transport == BTRFS:
+            path.mkdir(mode=0o700)
+            return Staging(path, path, before=frozenset())
+        live = self.layout.path(self.vol)
+        seed = live if live.is_dir() else (self.layout.path(self.vol.snapshot(base)) if base else None)
+        if seed is None:
+            if is_btrfs(self.driver):
+                bu.create_subvolume(path)
+            else:
+                path.mkdir(mode=0o711)
+            return Staging(path, path)
+        src = self.vol if seed == live else self.vol.snapshot(base)
+        self.driver.create_volume_from_copy(Volume(self.vol.pool, self.vol.type, path.name), src, freeze)
+        try:
+            os.unlink(path / BASE_MARKER)  # a synced tree makes no claim about its seed
+        except FileNotFoundError:
+            pass
+        return Staging(path, path)
+
+    def _received(self, staging: Staging, expected: str, expected_uuid: str) -> Path:
+        """The one subvolume btrfs receive made, checked: name, UUID, nothing else."""
+        made = set(os.listdir(staging.module_root)) - staging.before
+        stray = made - {expected}
+        for extra in stray:
+            self.driver.delete_path(staging.module_root / extra)
+        path = staging.module_root / expected
+        if stray or expected not in made or not bu.is_subvolume(path):
+            raise StorageError("The received stream did not hold exactly the announced subvolume")
+        if expected_uuid and bu.subvolume_uuids(path)[1] != expected_uuid:
+            raise StorageError("The received subvolume is not the snapshot the peer announced")
+        return path
+
+    def commit_snapshot(self, staging: Staging, name: str, expected_uuid: str = "") -> None:
+        """Put the received snapshot in place (read-only); atomic."""
+        final = self.layout.path(self.vol.snapshot(name))
+        if self.transport == BTRFS:
+            self._received(staging, name, expected_uuid)
+            return
+        if is_btrfs(self.driver):
+            bu.set_read_only(staging.path, True)
+        os.rename(staging.path, final)
+
+    def commit_live(self, staging: Staging) -> None:
+        """Swap the received volume in for the live one (or make it the volume of a new instance)."""
+        live = self.layout.path(self.vol)
+        new = staging.path
+        if self.transport == BTRFS:
+            new = self.layout.work_path(self.vol, f"{RECV}rw-")
+            self._fresh(new)
+            made = sorted(set(os.listdir(staging.path)))
+            if len(made) != 1 or not bu.is_subvolume(staging.path / made[0]):
+                raise StorageError("The received stream did not hold exactly one subvolume")
+            bu.snapshot_tree(staging.path / made[0], new, read_only=False)
+        live.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+        old = self.layout.work_path(self.vol, OLD)
+        if live.is_dir():
+            self._fresh(old)
+            os.rename(live, old)
+            os.rename(new, live)
+            self.driver.delete_path(old)
+        else:
+            os.rename(new, live)
+        if new != staging.path:
+            self.driver.delete_path(staging.path)
+
+    def abort(self, staging: Staging) -> None:
+        """Remove what a failed stream left (a partial snapshot under its final name too)."""
+        paths = [staging.path, self.layout.work_path(self.vol, f"{RECV}rw-")]
+        if self.transport == BTRFS and staging.module_root != staging.path:
+            paths += [staging.module_root / p for p in set(os.listdir(staging.module_root)) - staging.before]
+        for path in paths:
+            if os.path.lexists(path):
+                self.driver.delete_path(path)
+
+
+def temp_snapshot(driver: LayoutDriver, vol: Volume, freeze: Freezer | None) -> Volume:
+    """A hidden read-only snapshot of the live volume to send from (consistent, even while running)."""
+    snap = vol.snapshot(f"{XFER}{uuid_mod.uuid4().hex[:12]}")
+    driver.create_snapshot(snap, freeze)
+    return snap
+
+
+def snapshot_uuid(driver: LayoutDriver, vol: Volume) -> str:
+    """The btrfs UUID of a snapshot volume ("" on other drivers)."""
+    return bu.subvolume_uuids(driver.volume_path(vol))[0] if is_btrfs(driver) else ""
+
+
+def received_uuid(driver: LayoutDriver, vol: Volume) -> str:
+    """The source UUID a btrfs snapshot was received from ("" if none or not btrfs)."""
+    return bu.subvolume_uuids(driver.volume_path(vol))[1] if is_btrfs(driver) else ""
+
+
+def has_nested(driver: LayoutDriver, vol: Volume) -> bool:
+    """Whether a btrfs volume holds nested subvolumes (btrfs send would leave them out)."""
+    return is_btrfs(driver) and bool(bu.nested_subvolumes(driver.volume_path(vol)))
