@@ -14,6 +14,7 @@ from pincus.api import (
     instances,
     operations,
     profiles,
+    replication,
     server,
     storage_pools,
 )
@@ -31,6 +32,6 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES] = services
     certificates.install(app, services)
     for module in (server, operations, events, instances, instance_snapshot, instance_exec,
-                   instance_file, images, storage_pools, profiles):
+                   instance_file, images, storage_pools, profiles, replication):
         app.add_routes(module.routes)
     return app

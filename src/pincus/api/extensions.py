@@ -60,4 +60,9 @@ API_EXTENSIONS: list[str] = [
     "certificate_description",
     "remote_token_expiry",
     "auth_user",
+    "container_push",
+    "container_push_target",
+    "container_incremental_copy",
+    "custom_volume_refresh_exclude_older_snapshots",
+    "pincus_replication",
 ]

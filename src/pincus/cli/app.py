@@ -24,7 +24,7 @@ MODULES = {
     "snapshot": "snapshot", "restore": "snapshot",
     "exec": "exec", "shell": "exec",
     "config": "config", "file": "file", "image": "image", "storage": "storage", "profile": "storage",
-    "admin": "admin", "version": "admin", "remote": "remote",
+    "admin": "admin", "version": "admin", "remote": "remote", "replication": "replication",
 }  # fmt: skip
 
 SUMMARY = [
@@ -43,6 +43,7 @@ SUMMARY = [
     ("profile", "Manage profiles"),
     ("publish", "Publish instances as images"),
     ("remote", "Manage the list of remote servers"),
+    ("replication", "Replicate instances to a snapshot server from inside the daemon"),
     ("rename", "Rename instances"),
     ("restart", "Restart instances"),
     ("restore", "Restore instance snapshots (book syntax)"),

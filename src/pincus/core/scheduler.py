@@ -131,6 +131,7 @@ class Scheduler:
             self.last_minute = minute
         if minute > self.last_minute:
             taken = await self.take_due(self.last_minute, minute)
+            self.s.replication.tick(self.last_minute, minute)
             self.last_minute = minute
             self._save_last(minute)
             await self.retention.prune_changed(self.s)
@@ -208,6 +209,7 @@ class Scheduler:
                 except Exception:  # noqa: BLE001 - one instance must not stop the others
                     log.exception('scheduled snapshot of "%s" failed', rec.name)
                     return None
+                self.s.replication.after_snapshot(rec)
                 try:
                     await self.retention.prune(self.s, rec)
                 except Exception:  # noqa: BLE001 - the snapshot was taken; retention retries next time

@@ -109,6 +109,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE snapshots ADD COLUMN scheduled INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: servers this daemon replicates instances to (snapshots.replicate.target names one)
+    """
+    CREATE TABLE replication_targets (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        address TEXT NOT NULL,
+        certificate TEXT NOT NULL
+    );
+    """,
 ]
 
 # Values of the ``pending`` columns: a row being created, or being deleted. Recovery at daemon

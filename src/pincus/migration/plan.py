@@ -60,6 +60,8 @@ def plan_transfer(
     by_name = {t.name: t for t in target}
     matched = {s.name for s in source if s.name in by_name and _same(s, by_name[s.name])}
     delete = [t.name for t in target if t.name not in matched and (not keep_target or t.name in {s.name for s in source})]
+    if not snapshots:
+        delete = []  # --instance-only leaves the target's snapshots alone
     kept = [t for t in target if t.name not in delete]
     missing = [s for s in source if s.name not in matched] if snapshots else []
     if exclude_older and matched:

@@ -12,12 +12,15 @@ from typing import Any
 
 from pincus.core import names
 from pincus.core.errors import InvalidArgument
-from pincus.core.services import Services
 from pincus.migration import header as header_mod
 from pincus.migration import streams
 from pincus.migration.volumes import BTRFS, RSYNC, has_nested, is_btrfs, snapshot_uuid, temp_snapshot
 from pincus.migration.wire import Local, Meter, TransferError, Wire, exchange
 from pincus.storage.drivers.base import Volume
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pincus.core.services import Services
 
 log = logging.getLogger(__name__)
 

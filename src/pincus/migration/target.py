@@ -21,13 +21,13 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from pincus.core import expiry as expiry_mod
+from pincus.core import failpoints
 from pincus.core.config_keys import is_true, validate_config
 from pincus.core.errors import Conflict, InvalidArgument, NotFound
 from pincus.core.events import INSTANCE_CREATED, INSTANCE_UPDATED, SNAPSHOT_CREATED
 from pincus.core.instances import instance_url, stamp_new
 from pincus.core.profiles import check_profiles_exist, root_disk_pool
 from pincus.core.revert import Reverter
-from pincus.core.services import Services
 from pincus.core.snapshots import snapshot_url
 from pincus.db.records import InstanceRecord, SnapshotRecord
 from pincus.db.schema import CREATING, READY
@@ -37,6 +37,10 @@ from pincus.migration import streams
 from pincus.migration.plan import Item, SnapInfo, plan_transfer
 from pincus.migration.volumes import BTRFS, RSYNC, Receiver, Staging, is_btrfs, received_uuid
 from pincus.migration.wire import Meter, Wire, exchange
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pincus.core.services import Services
 
 log = logging.getLogger(__name__)
 NEVER = datetime.min.replace(tzinfo=UTC)
@@ -174,6 +178,7 @@ class Target:
                 else:
                     live = await self._receive(wire, item, transport)
             assert live is not None
+            failpoints.hit("migration-volume-received")
             await s.st.blocking(self.receiver.commit_live, live)
             live = None
         finally:
@@ -198,7 +203,10 @@ class Target:
                 local = await streams.btrfs_receive(stream, staging.module_root)
             else:
                 local = await streams.rsync_receive(stream, staging.module_root)
-            await exchange(wire, local, Meter(item.name or "instance", self.report))
+            meter = Meter(item.name or "instance", self.report)
+            await exchange(wire, local, meter)
+            log.info("received %s of %s over %s: %d bytes in %.2fs", item.name or "the instance volume",
+                     self.req.get("name"), transport, meter.total, meter.elapsed())
         finally:
             await stream.cleanup()
         return staging
@@ -225,6 +233,7 @@ class Target:
         self.staged.remove(staging)
         snap.pending = READY
         s.st.store.update_snapshot(snap)
+        failpoints.hit("migration-snapshot-received")
         s.st.hub.lifecycle(SNAPSHOT_CREATED, snapshot_url(rec.name, snap.name))
         if snap.expires_at != db_time(None):
             s.snapshots.on_expiry_change()

@@ -115,6 +115,10 @@ class Meter:
         self.total = 0
         self.start = self._last = time.monotonic()
 
+    def elapsed(self) -> float:
+        """Seconds since the stream started."""
+        return time.monotonic() - self.start
+
     def add(self, n: int) -> None:
         """Count n bytes; report at most once per ``every`` seconds."""
         self.total += n
