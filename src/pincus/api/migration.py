@@ -17,11 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from pincus.api.response import async_op
-from pincus.core.errors import InvalidArgument, NotSupported
+from pincus.core.errors import InvalidArgument
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, WEBSOCKET, Operation
 from pincus.core.services import Services
-from pincus.core.snapshots import STATEFUL_REFUSED
 from pincus.migration.dial import Dialer, pinned_context
 from pincus.migration.source import Source
 from pincus.migration.target import Options, Target
@@ -84,8 +83,8 @@ def _dial(s: Services, peer: dict[str, Any], session: Session) -> Callable[[Oper
 
 def source_response(s: Services, name: str, snapshot: str, req: dict[str, Any]) -> web.Response:
     """POST with migration=true on an instance or snapshot: send it (pull: wait; push: connect)."""
-    if req.get("live"):
-        raise NotSupported(STATEFUL_REFUSED)
+    # "live" (the stock client sets it for a running instance) is served statelessly: the volume
+    # is sent from a consistent snapshot, without process state (no CRIU on this kernel).
     rec = s.instances.get(name)
     if snapshot:
         s.snapshots.get(rec, snapshot)
@@ -108,8 +107,6 @@ def target_response(s: Services, req: dict[str, Any]) -> web.Response:
     name = str(req.get("name") or "")
     if not name:
         raise InvalidArgument("An instance name is required to receive a migration")
-    if source.get("live"):
-        raise NotSupported(STATEFUL_REFUSED)
     opts = Options(refresh=bool(source.get("refresh")), instance_only=bool(source.get("instance_only")),
                    exclude_older=bool(source.get("refresh_exclude_older")),
                    keep_target_snapshots=bool(source.get("keep_target_snapshots")))

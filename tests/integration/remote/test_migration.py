@@ -314,3 +314,29 @@ def test_replication_scheduled_inside_the_daemon(pair: Pair) -> None:
     p.cli("replication", "target", "remove", "snapsrv")
     p.cli("delete", "--force", inst)
     p.cli("delete", "--force", f"backup:{inst}")
+
+
+@pytest.mark.parametrize("mode", ["pull", "push", "relay"])
+def test_the_stock_incus_client_copies_and_refreshes_between_two_pincusd(pair: Pair, tmp_path: Path, mode: str) -> None:
+    if not shutil.which("incus"):
+        pytest.skip("needs the incus client")
+    p, inst = pair, unique("stock")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("INCUS_", "PINCUS_"))},
+           "INCUS_CONF": str(tmp_path)}
+
+    def incus(*args: str) -> str:
+        proc = subprocess.run(["incus", *args], env=env, capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, (args, proc.stderr, p.backup.log.read_text()[-2000:])
+        return proc.stdout
+
+    incus("remote", "add", "pa", p.primary.run("config", "trust", "add", "stock-a").stdout.splitlines()[-1])
+    incus("remote", "add", "pb", p.backup.run("config", "trust", "add", "stock-b").stdout.splitlines()[-1])
+    p.cli("launch", "busybox", inst)  # running: the stock client asks for a live copy, served statelessly
+    incus("snapshot", "create", f"pa:{inst}", "s1")
+    incus("copy", f"pa:{inst}", f"pb:{inst}", "--mode", mode)
+    incus("snapshot", "create", f"pa:{inst}", "s2")
+    incus("copy", "--refresh", f"pa:{inst}", f"pb:{inst}", "--mode", mode)
+    assert set(p.snapshots(p.backup, inst)) == {"s1", "s2"}
+    p.cli("delete", "--force", inst)
+    p.cli("delete", f"backup:{inst}")
