@@ -33,6 +33,7 @@ Session = Callable[[Wire], Awaitable[Any]]
 def _listen(op: Operation, session: Session) -> None:
     """Make op a websocket operation: metadata = secrets; its body waits for the peer, then runs."""
     op.metadata = {"control": op.new_secret("control")}
+    op.may_cancel = True
     connected: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     finished = asyncio.Event()
 

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pincus.core import names
+from pincus.core import failpoints, names
 from pincus.core.errors import InvalidArgument
 from pincus.migration import header as header_mod
 from pincus.migration import streams
@@ -88,6 +88,7 @@ class Source:
             await exchange(wire, local, Meter(name or inst, None))
         finally:
             await stream.cleanup()
+        failpoints.hit("migration-item-sent")
 
     async def _rsync(self, stream: streams.Stream, path: Path, begin: dict[str, Any]) -> Local:
         dest, link = str(begin.get("dest") or ""), str(begin.get("link") or "")

@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +229,8 @@ def test_refresh_of_a_running_target_is_refused(pair: Pair) -> None:
     assert refused.returncode == 1
     assert f'Instance "{inst}" is running: stop it before refreshing it' in refused.stderr
     p.cli("delete", "--force", f"backup:{inst}")
-    p.cli("move", inst, f"backup:{inst}", check=False).returncode == 1
+    running = p.cli("move", inst, f"backup:{inst}", check=False)
+    assert running.returncode == 1 and "The instance is currently running, stop it first" in running.stderr
     p.cli("stop", "-f", inst)
     p.cli("move", inst, f"backup:{inst}")
     assert p.primary.api("GET", f"/1.0/instances/{inst}")[0] == 404
@@ -285,8 +287,6 @@ def test_hostile_or_truncated_data_from_a_peer_is_refused(pair: Pair, pool: str)
 
 
 def test_replication_scheduled_inside_the_daemon(pair: Pair) -> None:
-    import time
-
     p, inst = pair, unique("auto")
     token = p.backup.run("config", "trust", "add", "primary-daemon").stdout.splitlines()[-1]
     added = p.cli("replication", "target", "add", "snapsrv", token).stdout
@@ -338,5 +338,31 @@ def test_the_stock_incus_client_copies_and_refreshes_between_two_pincusd(pair: P
     incus("snapshot", "create", f"pa:{inst}", "s2")
     incus("copy", "--refresh", f"pa:{inst}", f"pb:{inst}", "--mode", mode)
     assert set(p.snapshots(p.backup, inst)) == {"s1", "s2"}
+    p.cli("delete", "--force", inst)
+    p.cli("delete", f"backup:{inst}")
+
+
+def test_a_source_that_dies_mid_refresh_leaves_the_target_intact(pair: Pair) -> None:
+    p, inst = pair, unique("srcdies")
+    p.cli("launch", "busybox", inst)
+    p.cli("snapshot", "create", inst, "s0")
+    p.cli("copy", inst, f"backup:{inst}")
+    p.cli("exec", inst, "--", "sh", "-c", "echo new > /new.txt")
+    p.cli("snapshot", "create", inst, "s1")
+    p.cli("snapshot", "create", inst, "s2")
+    p.primary.restart(failpoints="migration-item-sent")  # dies after sending s1, like a cut network
+    assert p.cli("copy", "--refresh", inst, f"backup:{inst}", check=False).returncode != 0
+    assert p.primary.crashed()
+    p.primary.restart()
+    deadline = time.monotonic() + 60
+    while p.backup.api("GET", "/1.0/operations?recursion=1")[1]["metadata"].get("running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert set(p.snapshots(p.backup, inst)) == {"s0", "s1"}  # s1 arrived whole; s2 never started
+    assert not volume_file(p.backup, "btrpool", inst, "/new.txt").exists()
+    assert p.backup.api("GET", f"/1.0/instances/{inst}")[1]["metadata"]["status"] == "Stopped"
+    p.cli("copy", "--refresh", inst, f"backup:{inst}")
+    assert set(p.snapshots(p.backup, inst)) == {"s0", "s1", "s2"}
+    assert volume_file(p.backup, "btrpool", inst, "/new.txt").read_text() == "new\n"
     p.cli("delete", "--force", inst)
     p.cli("delete", f"backup:{inst}")
