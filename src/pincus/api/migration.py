@@ -23,7 +23,7 @@ from pincus.core.operations import TASK, WEBSOCKET, Operation
 from pincus.core.services import Services
 from pincus.migration.dial import Dialer, pinned_context
 from pincus.migration.source import Source
-from pincus.migration.target import Options, Target
+from pincus.migration.target import Options, Target, fit_root_pool
 from pincus.migration.wire import TransferError, Wire
 
 CONNECT_TIMEOUT = 120.0
@@ -112,7 +112,7 @@ def target_response(s: Services, req: dict[str, Any]) -> web.Response:
                    exclude_older=bool(source.get("refresh_exclude_older")),
                    keep_target_snapshots=bool(source.get("keep_target_snapshots")))
     if not opts.refresh:
-        s.instances.prepare({**req, "source": {"type": "migration"}})  # name, profiles, pool: refuse now
+        s.instances.prepare(fit_root_pool(s, {**req, "source": {"type": "migration"}}))  # refuse bad input now
     mode = str(source.get("mode") or "pull")
     resources = {"instances": [instance_url(name)]}
     op_holder: list[Operation] = []

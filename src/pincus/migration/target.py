@@ -26,7 +26,7 @@ from pincus.core.config_keys import is_true, validate_config
 from pincus.core.errors import Conflict, InvalidArgument, NotFound
 from pincus.core.events import INSTANCE_CREATED, INSTANCE_UPDATED, SNAPSHOT_CREATED
 from pincus.core.instances import instance_url, stamp_new
-from pincus.core.profiles import check_profiles_exist, root_disk_pool
+from pincus.core.profiles import check_profiles_exist, expand, root_disk_pool
 from pincus.core.revert import Reverter
 from pincus.core.snapshots import snapshot_url
 from pincus.db.records import InstanceRecord, SnapshotRecord
@@ -73,6 +73,21 @@ def refreshed_config(target: dict[str, str], incoming: dict[str, str]) -> dict[s
     out.update({k: v for k, v in target.items() if k.startswith("volatile.")})
     out.update(keep)
     return out
+
+
+def fit_root_pool(s: Services, body: dict[str, Any]) -> dict[str, Any]:
+    """A root disk naming a pool this server lacks uses the profiles' pool instead, as Incus."""
+    devices = {k: dict(v) for k, v in (body.get("devices") or {}).items()}
+    root = next((k for k, d in devices.items() if d.get("type") == "disk" and d.get("path") == "/"), None)
+    if root is None or devices[root].get("pool", "") in s.st.drivers:
+        return body
+    profiles = body.get("profiles")
+    _, from_profiles = expand(s.st.store, ["default"] if profiles is None else list(profiles), {}, {})
+    try:
+        devices[root]["pool"] = root_disk_pool(from_profiles)
+    except InvalidArgument:
+        return body  # prepare() names the missing pool
+    return {**body, "devices": devices}
 
 
 class Target:
@@ -141,7 +156,7 @@ class Target:
         inst = hdr["instance"]
         body = {**self._incoming(hdr), "name": name, "ephemeral": self.req.get("ephemeral", inst["ephemeral"]),
                 "description": self.req.get("description", inst["description"]), "source": {"type": "migration"}}
-        rec, _ = s.instances.prepare(body)
+        rec, _ = s.instances.prepare(fit_root_pool(s, body))
         rec.architecture = inst["architecture"]
         stamp_new(rec, "copy")
         rec.pending = CREATING

@@ -366,3 +366,18 @@ def test_a_source_that_dies_mid_refresh_leaves_the_target_intact(pair: Pair) -> 
     assert volume_file(p.backup, "btrpool", inst, "/new.txt").read_text() == "new\n"
     p.cli("delete", "--force", inst)
     p.cli("delete", f"backup:{inst}")
+
+
+def test_a_pool_the_target_lacks_falls_back_to_its_profile_pool(pair: Pair) -> None:
+    p, inst, pool = pair, unique("pool"), unique("onlyhere")
+    status, data = p.primary.api("POST", "/1.0/storage-pools", {"name": pool, "driver": "dir", "config": {}})
+    assert status == 200, data
+    try:
+        p.cli("launch", "busybox", inst, "-s", pool)
+        p.cli("copy", inst, f"backup:{inst}")
+        status, data = p.backup.api("GET", f"/1.0/instances/{inst}")
+        assert data["metadata"]["expanded_devices"]["root"]["pool"] == "btrpool"
+        p.cli("delete", f"backup:{inst}")
+        p.cli("delete", "--force", inst)
+    finally:
+        p.primary.api("DELETE", f"/1.0/storage-pools/{pool}")
