@@ -92,11 +92,13 @@ class Source:
 
     async def _rsync(self, stream: streams.Stream, path: Path, begin: dict[str, Any]) -> Local:
         dest, link = str(begin.get("dest") or ""), str(begin.get("link") or "")
-        if dest and (dest.count("/") != 1 or not dest.endswith("/") or not dest.startswith(".tmp-recv-")):
+        if dest and (dest.count("/") != 1 or not dest.endswith("/") or not dest.startswith((".tmp-recv-", ".pincus-recv"))):
             raise TransferError(f'The migration peer asked for an invalid destination "{dest}"')
-        if link:
+        if link and link != "..":
             try:
-                names.validate_snapshot_name(link)
+                if not link.startswith("../"):
+                    raise InvalidArgument("not relative to the parent")
+                names.validate_snapshot_name(link[3:])
             except InvalidArgument:
                 raise TransferError(f'The migration peer asked for an invalid base "{link}"') from None
         return await streams.rsync_send(stream, path, dest, link)

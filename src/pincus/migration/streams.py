@@ -123,7 +123,8 @@ async def btrfs_receive(stream: Stream, into: Path) -> Local:
 
 
 async def rsync_send(stream: Stream, src: Path, dest: str, link_dest: str) -> Local:
-    """An rsync client sending ``src/`` to the receiver's ``dest`` (relative to its module)."""
+    """An rsync client sending ``src/`` to the receiver's ``dest`` (relative to its module);
+    ``link_dest`` (relative to dest) is where unchanged files are hard-linked from."""
     sock_path = stream.private_dir() / "rsync.sock"
     connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Future()
 
@@ -135,7 +136,7 @@ async def rsync_send(stream: Stream, src: Path, dest: str, link_dest: str) -> Lo
 
     stream.server = await asyncio.start_unix_server(on_connect, path=str(sock_path))
     rsh = f"{sys.executable} -I -S {netcat.__file__} {sock_path}"
-    argv = ["rsync", *RSYNC_FLAGS, *([f"--link-dest=../{link_dest}"] if link_dest else []),
+    argv = ["rsync", *RSYNC_FLAGS, *([f"--link-dest={link_dest}"] if link_dest else []),
             "-e", rsh, f"{src}/", f"x::{MODULE}/{dest}"]
     proc = await _spawn(argv, stdin=False, stdout=False)
     stream.procs.append(proc)

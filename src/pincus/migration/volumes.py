@@ -23,6 +23,7 @@ RECV = ".tmp-recv-"
 XFER = ".tmp-xfer-"  # a source's temporary read-only snapshot of the live volume
 BTRFS, RSYNC = "btrfs", "rsync"
 BASE_MARKER = ".pincus-base.json"
+INNER = ".pincus-recv"  # a dir refresh's staging inside the live volume (copies skip ".pincus-" names)
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Staging:
     path: Path  # the tree being received (btrfs live: the directory btrfs receive writes into)
     module_root: Path  # the chroot of the receiving process
     dest: str = ""  # rsync: destination relative to module_root ("" = the root)
-    link: str = ""  # rsync: --link-dest snapshot name (relative to dest's parent)
+    link: str = ""  # rsync: --link-dest, relative to dest: "../<snapshot>" or ".." (the module root)
     before: frozenset[str] = frozenset()  # btrfs snapshots: what module_root held before the stream
 
 
@@ -74,7 +75,7 @@ class Receiver:
             return Staging(path, path)
         path.mkdir(mode=0o711)
         if base_path is not None:  # dir: unchanged files become hard links of the base snapshot
-            return Staging(path, sdir, dest=f"{path.name}/", link=base)
+            return Staging(path, sdir, dest=f"{path.name}/", link=f"../{base}")
         return Staging(path, path)
 
     def stage_live(self, base: str, freeze: Freezer | None = None) -> Staging:
@@ -85,6 +86,13 @@ class Receiver:
             path.mkdir(mode=0o700)
             return Staging(path, path, before=frozenset())
         live = self.layout.path(self.vol)
+        if live.is_dir() and not is_btrfs(self.driver):
+            # dir refresh: rsync into a directory inside the volume (the receiver's chroot), unchanged
+            # files hard-linked from the volume itself; the tree moves out and is swapped in at the end.
+            inner = live / INNER
+            self._fresh(inner)
+            inner.mkdir(mode=0o711)
+            return Staging(inner, live, dest=f"{INNER}/", link="..")
         seed = live if live.is_dir() else (self.layout.path(self.vol.snapshot(base)) if base else None)
         if seed is None:
             if is_btrfs(self.driver):
@@ -127,6 +135,10 @@ class Receiver:
         """Swap the received volume in for the live one (or make it the volume of a new instance)."""
         live = self.layout.path(self.vol)
         new = staging.path
+        if staging.module_root == live:
+            new = self.layout.work_path(self.vol, f"{RECV}new-")
+            self._fresh(new)
+            os.rename(staging.path, new)
         if self.transport == BTRFS:
             new = self.layout.work_path(self.vol, f"{RECV}rw-")
             self._fresh(new)
@@ -148,7 +160,7 @@ class Receiver:
 
     def abort(self, staging: Staging) -> None:
         """Remove what a failed stream left (a partial snapshot under its final name too)."""
-        paths = [staging.path, self.layout.work_path(self.vol, f"{RECV}rw-")]
+        paths = [staging.path, self.layout.work_path(self.vol, f"{RECV}rw-"), self.layout.work_path(self.vol, f"{RECV}new-")]
         if self.transport == BTRFS and staging.module_root != staging.path:
             paths += [staging.module_root / p for p in set(os.listdir(staging.module_root)) - staging.before]
         for path in paths:
