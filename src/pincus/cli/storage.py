@@ -97,6 +97,20 @@ def run_profile_show(ctx: Ctx, opts: Options, args: list[str]) -> int:
     return 0
 
 
+def run_profile_copy(ctx: Ctx, opts: Options, args: list[str]) -> int:
+    """Copy a profile, to another server too (``profile copy macvlan incus-snapshot:``)."""
+    src, _, name = ctx.resolve(args[0])
+    dst, _, new_name = ctx.resolve(args[1])
+    profile, _ = src.get_profile(name)
+    put = {"config": profile.get("config") or {}, "description": profile.get("description", ""),
+           "devices": profile.get("devices") or {}}
+    if opts.refresh and any(p.get("name") == (new_name or name) for p in dst.get_profiles()):
+        dst.update_profile(new_name or name, put)
+    else:
+        dst.create_profile(new_name or name, put)
+    return 0
+
+
 def _list_flags(default: str) -> list[Flag]:
     return [Flag("format", "f", "str", "table", FORMAT_HELP), Flag("columns", "c", "str", default, "Columns")]
 
@@ -125,6 +139,10 @@ PROFILE = Command(
     "Manage profiles",
     subcommands=[
         Command("device", "", "Manage devices", subcommands=device_commands(True)),
+        Command("copy", "[<remote>:]<profile> [<remote>:]<profile>", "Copy profiles", run_profile_copy,
+                [Flag("refresh", help="Update the target profile from the source if it already exists"),
+                 Flag("target-project", kind="str", help="Copy to a project different from the source")],
+                nargs=(2, 2), aliases=("cp",)),
         Command("list", "[<remote>:]", "List profiles", run_profile_list,
                 [*_list_flags("ndu"), Flag("all-projects", help="Display profiles from all projects")],
                 nargs=(0, 1), aliases=("ls",)),

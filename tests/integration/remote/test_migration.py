@@ -86,6 +86,8 @@ def volume_file(daemon: Pincusd, pool: str, inst: str, path: str, snap: str = ""
 def test_book_chapters_9_and_10(pair: Pair, pool: str, tmp_path: Path) -> None:
     inst = unique("rocky")
     p = pair
+    p.cli("profile", "copy", "default", f"backup:{inst}-prof")  # the book copies its macvlan profile
+    assert f"{inst}-prof" in p.cli("profile", "list", "backup:", "-f", "csv").stdout
     p.cli("launch", "busybox", inst, "-s", pool)
     p.cli("exec", inst, "--", "sh", "-c", "echo before > /before.txt")
     # Chapter 9: snapshot, then a new stopped instance on the snapshot server from that snapshot.
@@ -132,6 +134,7 @@ for x in $({pincus} ls -c n --format csv)
     p.cli("stop", "-f", f"backup:{inst}")
     p.cli("delete", f"backup:{inst}")
     p.cli("delete", inst)
+    p.backup.api("DELETE", f"/1.0/profiles/{inst}-prof")
 
 
 @pytest.mark.parametrize(("src_pool", "dst_pool"), [("btrpool", "btrpool"), ("dirpool", "dirpool"),
