@@ -259,10 +259,10 @@ async def _hostile(backup: Pincusd, pool: str, frames: list[Any]) -> str:
                 await ws.send_bytes(frame)
             else:
                 await ws.send_str(json.dumps(frame))
+        await ws.close()
         async with session.get(f"http://pincus/1.0/operations/{op_id}/wait?timeout=60") as resp:
             data = await resp.json()
             status = resp.status
-        await ws.close()
     assert status in (200, 400, 500), data
     meta = data.get("metadata") or {}
     return str(meta.get("err") or data.get("error") or "")
@@ -384,3 +384,22 @@ def test_a_pool_the_target_lacks_falls_back_to_its_profile_pool(pair: Pair) -> N
         p.cli("delete", "--force", inst)
     finally:
         p.primary.api("DELETE", f"/1.0/storage-pools/{pool}")
+
+
+def test_a_lying_btrfs_stream_is_refused(pair: Pair) -> None:
+    import asyncio
+
+    p, inst = pair, unique("liar")
+    p.cli("launch", "busybox", inst)
+    p.cli("snapshot", "create", inst, "s0")
+    real = p.primary.root / "storage-pools" / "btrpool" / "containers-snapshots" / inst / "s0"
+    stream = subprocess.run(["btrfs", "send", "-q", str(real)], capture_output=True, check=True).stdout
+    header = _header("s9")  # announces s9, sends s0
+    header["driver"] = "btrfs"
+    frames = [header, "recv", "recv"] + [stream[i:i + (1 << 20)] for i in range(0, len(stream), 1 << 20)]
+    frames += [{"type": "eof"}, {"type": "status", "error": ""}, "recv", "recv"]
+    err = asyncio.run(_hostile(p.backup, "btrpool", frames))
+    assert "did not hold exactly the announced subvolume" in err
+    leftovers = list((p.backup.root / "storage-pools" / "btrpool" / "containers-snapshots").glob("hostile-*/*"))
+    assert leftovers == []
+    p.cli("delete", "--force", inst)
