@@ -71,6 +71,8 @@ class Target:
     pool_dir: Path
     log: Path
     daemon: str
+    # Further (name, log) pairs whose tails a failure report also shows: the other daemon of a copy.
+    more_logs: list[tuple[str, Path]] = field(default_factory=list)
 
     def run(self, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         """Run the CLI once; on failure raise BenchError with output and the daemon log tail."""
@@ -81,6 +83,8 @@ class Target:
                 f"{self.label}: `{' '.join([os.path.basename(self.argv0[0]), *args])}` exited {proc.returncode}\n"
                 f"--- stdout\n{proc.stdout.strip()}\n--- stderr\n{proc.stderr.strip()}\n"
                 f"--- {self.daemon} log ({self.log}), last {LOG_TAIL_LINES} lines\n{log_tail(self.log)}"
+                + "".join(f"\n--- {name} log ({log}), last {LOG_TAIL_LINES} lines\n{log_tail(log)}"
+                          for name, log in self.more_logs)
             )
         return proc
 
