@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pincus.core.errors import StorageError
 from pincus.storage.drivers import btrfs_utils as bu
-from pincus.storage.drivers._common import OLD, LayoutDriver
+from pincus.storage.drivers._common import OLD, LayoutDriver, run
 from pincus.storage.drivers.base import Freezer, Volume
 
 RECV = ".tmp-recv-"
@@ -24,6 +24,7 @@ XFER = ".tmp-xfer-"  # a source's temporary read-only snapshot of the live volum
 BTRFS, RSYNC = "btrfs", "rsync"
 BASE_MARKER = ".pincus-base.json"
 INNER = ".pincus-recv"  # a dir refresh's staging inside the live volume (copies skip ".pincus-" names)
+SEED = ".pincus-seed"  # its seed, also inside: the newest snapshot, linked to the live volume's files
 
 
 @dataclass
@@ -89,10 +90,13 @@ class Receiver:
         if live.is_dir() and not is_btrfs(self.driver):
             # dir refresh: rsync into a directory inside the volume (the receiver's chroot), unchanged
             # files hard-linked from the volume itself; the tree moves out and is swapped in at the end.
-            inner = live / INNER
+            inner, link = live / INNER, ".."
             self._fresh(inner)
             inner.mkdir(mode=0o711)
-            return Staging(inner, live, dest=f"{INNER}/", link="..")
+            if base:  # seed from the newest snapshot, which the target already holds: less to send
+                self._seed(live, self.layout.path(self.vol.snapshot(base)))
+                link = f"../{SEED}"
+            return Staging(inner, live, dest=f"{INNER}/", link=link)
         seed = live if live.is_dir() else (self.layout.path(self.vol.snapshot(base)) if base else None)
         if seed is None:
             if is_btrfs(self.driver):
@@ -107,6 +111,14 @@ class Receiver:
         except FileNotFoundError:
             pass
         return Staging(path, path)
+
+    def _seed(self, live: Path, snapshot: Path) -> None:
+        """``live/SEED`` = the snapshot's tree, its files hard-linked from the live volume where equal
+        (so no inode is shared with the snapshot) and copied otherwise; a local rsync."""
+        seed = live / SEED
+        self._fresh(seed)
+        run(["rsync", "-aHAX", "--numeric-ids", "--sparse", "--exclude=/.pincus-*", f"--link-dest={live}",
+             f"{snapshot}/", f"{seed}/"])
 
     def _received(self, staging: Staging, expected: str, expected_uuid: str) -> Path:
         """The one subvolume btrfs receive made, checked: name, UUID, nothing else."""
@@ -161,6 +173,8 @@ class Receiver:
     def abort(self, staging: Staging) -> None:
         """Remove what a failed stream left (a partial snapshot under its final name too)."""
         paths = [staging.path, self.layout.work_path(self.vol, f"{RECV}rw-"), self.layout.work_path(self.vol, f"{RECV}new-")]
+        if staging.module_root == self.layout.path(self.vol):
+            paths.append(staging.module_root / SEED)
         if self.transport == BTRFS and staging.module_root != staging.path:
             paths += [staging.module_root / p for p in set(os.listdir(staging.module_root)) - staging.before]
         for path in paths:
