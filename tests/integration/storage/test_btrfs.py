@@ -261,3 +261,10 @@ def test_pool_on_a_block_device(scratch: Path) -> None:
         if bu.mount_of(scratch / "storage-pools/blk") is not None:
             subprocess.run(["umount", str(scratch / "storage-pools/blk")], check=False)
         subprocess.run(["losetup", "-d", dev], check=False)  # only the device made above
+
+
+def test_btrfs_mount_options_key_replaces_the_defaults(scratch: Path) -> None:
+    with btrfs_pool(scratch, **{"btrfs.mount_options": "noatime,user_subvol_rm_allowed"}) as driver:
+        options = next(line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                       if str(driver.pool_path) in line)
+        assert "noatime" in options and "user_subvol_rm_allowed" in options

@@ -163,7 +163,8 @@ class BtrfsDriver(LayoutDriver):
         if bu.mount_of(self.pool_path) is not None:
             raise Conflict(f'Something else is mounted at "{self.pool_path}"')
         self.pool_path.mkdir(parents=True, exist_ok=True)
-        options = f"loop,{MOUNT_OPTIONS}" if kind == "file" else MOUNT_OPTIONS
+        own = self.config.get("btrfs.mount_options") or MOUNT_OPTIONS  # e.g. noatime: reads stay out of refreshes
+        options = f"loop,{own}" if kind == "file" else own
         _pool_run(
             ["mount", "-t", "btrfs", "-o", options, self.config["source"], str(self.pool_path)],
             "mounting",
