@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +78,7 @@ class State:
     clock: Callable[[], datetime] = now_utc
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, "pincus-io"))
     ops: OperationRegistry = field(init=False)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work kept alive until done
     server_name: str = "pincus"
 
     def __post_init__(self) -> None:
@@ -93,6 +95,19 @@ class State:
     def runtime_name(self, instance_name: str) -> str:
         """The liblxc name of an instance: prefixed, so daemons on one host never share cgroups."""
         return f"pincus-{self.daemon_id}-{instance_name}"
+
+    def background(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """Run ``work`` after the caller returns (clean-up the client need not wait for); failures are logged."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:  # noqa: BLE001 - nobody awaits this; recovery redoes clean-ups at start
+                logging.getLogger(__name__).exception("background work failed: %s", what)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work (storage, liblxc) on the I/O thread pool."""

@@ -98,8 +98,7 @@ class Source:
             try:
                 if not link.startswith("../"):
                     raise InvalidArgument("not relative to the parent")
-                if link[3:] != ".pincus-seed":
-                    names.validate_snapshot_name(link[3:])
+                names.validate_snapshot_name(link[3:])
             except InvalidArgument:
                 raise TransferError(f'The migration peer asked for an invalid base "{link}"') from None
         return await streams.rsync_send(stream, path, dest, link)

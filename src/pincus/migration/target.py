@@ -194,7 +194,7 @@ class Target:
                     live = await self._receive(wire, item, transport)
             assert live is not None
             failpoints.hit("migration-volume-received")
-            await s.st.blocking(self.receiver.commit_live, live)
+            garbage = await s.st.blocking(self.receiver.commit_live, live)
             live = None
         finally:
             for leftover in ([live] if live is not None else []) + self.staged:
@@ -202,6 +202,8 @@ class Target:
             self.staged.clear()
         await self._finish(rec, hdr, plan.delete)
         await wire.send("done")
+        for path in garbage:
+            self.s.st.background(self.s.st.blocking(driver.delete_path, path), f"deleting {path}")
 
     async def _receive(self, wire: Wire, item: Item, transport: str) -> Staging:
         assert self.receiver is not None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pincus.core.errors import StorageError
 from pincus.storage.drivers import btrfs_utils as bu
-from pincus.storage.drivers._common import OLD, LayoutDriver, run
+from pincus.storage.drivers._common import DELETE, OLD, LayoutDriver
 from pincus.storage.drivers.base import Freezer, Volume
 
 RECV = ".tmp-recv-"
@@ -24,7 +24,6 @@ XFER = ".tmp-xfer-"  # a source's temporary read-only snapshot of the live volum
 BTRFS, RSYNC = "btrfs", "rsync"
 BASE_MARKER = ".pincus-base.json"
 INNER = ".pincus-recv"  # a dir refresh's staging inside the live volume (copies skip ".pincus-" names)
-SEED = ".pincus-seed"  # its seed, also inside: the newest snapshot, linked to the live volume's files
 
 
 @dataclass
@@ -90,13 +89,13 @@ class Receiver:
         if live.is_dir() and not is_btrfs(self.driver):
             # dir refresh: rsync into a directory inside the volume (the receiver's chroot), unchanged
             # files hard-linked from the volume itself; the tree moves out and is swapped in at the end.
-            inner, link = live / INNER, ".."
+            # Files changed since the old volume cross the network again even when the newest snapshot
+            # (just received) has them: seeding from it locally costs a second pass over every file,
+            # which measured slower on a LAN (26 s vs 15 s for 100k files) than sending them twice.
+            inner = live / INNER
             self._fresh(inner)
             inner.mkdir(mode=0o711)
-            if base:  # seed from the newest snapshot, which the target already holds: less to send
-                self._seed(live, self.layout.path(self.vol.snapshot(base)))
-                link = f"../{SEED}"
-            return Staging(inner, live, dest=f"{INNER}/", link=link)
+            return Staging(inner, live, dest=f"{INNER}/", link="..")
         seed = live if live.is_dir() else (self.layout.path(self.vol.snapshot(base)) if base else None)
         if seed is None:
             if is_btrfs(self.driver):
@@ -111,14 +110,6 @@ class Receiver:
         except FileNotFoundError:
             pass
         return Staging(path, path)
-
-    def _seed(self, live: Path, snapshot: Path) -> None:
-        """``live/SEED`` = the snapshot's tree, its files hard-linked from the live volume where equal
-        (so no inode is shared with the snapshot) and copied otherwise; a local rsync."""
-        seed = live / SEED
-        self._fresh(seed)
-        run(["rsync", "-aHAX", "--numeric-ids", "--sparse", "--exclude=/.pincus-*", f"--link-dest={live}",
-             f"{snapshot}/", f"{seed}/"])
 
     def _received(self, staging: Staging, expected: str, expected_uuid: str) -> Path:
         """The one subvolume btrfs receive made, checked: name, UUID, nothing else."""
@@ -143,8 +134,9 @@ class Receiver:
             bu.set_read_only(staging.path, True)
         os.rename(staging.path, final)
 
-    def commit_live(self, staging: Staging) -> None:
-        """Swap the received volume in for the live one (or make it the volume of a new instance)."""
+    def commit_live(self, staging: Staging) -> list[Path]:
+        """Swap the received volume in for the live one (or make it the volume of a new instance);
+        returns what is left to delete (the old tree), which the caller deletes in the background."""
         live = self.layout.path(self.vol)
         new = staging.path
         if staging.module_root == live:
@@ -160,21 +152,22 @@ class Receiver:
             bu.snapshot_tree(staging.path / made[0], new, read_only=False)
         live.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
         old = self.layout.work_path(self.vol, OLD)
+        garbage: list[Path] = []
         if live.is_dir():
             self._fresh(old)
             os.rename(live, old)
             os.rename(new, live)
-            self.driver.delete_path(old)
+            garbage.append(old.with_name(f"{DELETE}{uuid_mod.uuid4().hex[:12]}"))
+            os.rename(old, garbage[-1])  # deleted after the operation (recovery deletes .delete-*)
         else:
             os.rename(new, live)
-        if new != staging.path:
-            self.driver.delete_path(staging.path)
+        if new != staging.path and os.path.lexists(staging.path):
+            garbage.append(staging.path)
+        return garbage
 
     def abort(self, staging: Staging) -> None:
         """Remove what a failed stream left (a partial snapshot under its final name too)."""
         paths = [staging.path, self.layout.work_path(self.vol, f"{RECV}rw-"), self.layout.work_path(self.vol, f"{RECV}new-")]
-        if staging.module_root == self.layout.path(self.vol):
-            paths.append(staging.module_root / SEED)
         if self.transport == BTRFS and staging.module_root != staging.path:
             paths += [staging.module_root / p for p in set(os.listdir(staging.module_root)) - staging.before]
         for path in paths:
