@@ -20,7 +20,12 @@ $(VENV)/.installed: pyproject.toml | host
 	$(VENV)/bin/pip install -q -e '.[test,btrfs]'
 	touch $@
 
-venv: host $(VENV)/.installed
+# bin/pincus without `site` at start-up (src/pincus/cli/launcher.py), redone after every pip install
+$(VENV)/.launcher: $(VENV)/.installed src/pincus/cli/launcher.py
+	$(PY) -m pincus.cli.launcher $(VENV)/bin/pincus
+	touch $@
+
+venv: host $(VENV)/.installed $(VENV)/.launcher
 
 $(IMAGE): scripts/build-busybox-image.sh | host
 	bash scripts/build-busybox-image.sh images-cache

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pincus.client.client import Client
+    from pincus.client.connection import Connection
     from pincus.client.operations import Operation
     from pincus.client.remotes import RemoteConfig
 
@@ -154,6 +155,7 @@ class Ctx:
         self.quiet = False
         self._config: RemoteConfig | None = None
         self._clients: dict[str, Client] = {}
+        self._conns: dict[str, Connection] = {}
 
     def apply_globals(self, opts: Options) -> None:
         """Take --project and --quiet from the parsed options."""
@@ -176,20 +178,30 @@ class Ctx:
             return "local", raw
         return self.config.parse_remote(raw)
 
+    def _remote_name(self, remote: str) -> str:
+        if remote:
+            return remote
+        return "local" if self._config is None and not _has_config() else self.config.default_remote
+
+    def connection(self, remote: str = "") -> Connection:
+        """The Connection to ``remote`` (the default remote when empty), shared with client()."""
+        remote = self._remote_name(remote)
+        if remote not in self._conns:
+            if remote == "local" and self._config is None:
+                from pincus.client.connection import Connection
+
+                self._conns[remote] = Connection(None, self.project)
+            else:
+                self._conns[remote] = self.config.connection(remote, self.project)
+        return self._conns[remote]
+
     def client(self, remote: str = "") -> Client:
         """A Client for ``remote`` (the default remote when empty)."""
         from pincus.client.client import Client
 
-        if not remote:
-            remote = "local" if self._config is None and not _has_config() else self.config.default_remote
+        remote = self._remote_name(remote)
         if remote not in self._clients:
-            if remote == "local" and self._config is None:
-                from pincus.client.connection import Connection
-
-                conn = Connection(None, self.project)
-            else:
-                conn = self.config.connection(remote, self.project)
-            self._clients[remote] = Client(conn)
+            self._clients[remote] = Client(self.connection(remote))
         return self._clients[remote]
 
     def resolve(self, raw: str) -> tuple[Client, str, str]:

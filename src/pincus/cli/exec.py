@@ -7,22 +7,23 @@ barrier. Terminal resizes become ``window-resize`` control messages, other signa
 
 from __future__ import annotations
 
+import _signal  # not ``signal``: its IntEnum wrappers import enum, ~5 ms of start-up
 import os
 import select
-import signal
 import sys
 
 from pincus.cli.common import CLIError, Command, Ctx, ExitCode
 from pincus.cli.flags import Flag, Options
 from pincus.client import codec
-from pincus.client.connection import ClientError
+from pincus.client.connection import ClientError, Sent
+from pincus.client.instances import start_exec
 from pincus.client.websocket import BINARY, CLOSE, TEXT, WebSocket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pincus.client.client import Client
+    from pincus.client.connection import Connection
     from pincus.client.operations import Operation
 
 FORWARDED = (
@@ -60,27 +61,16 @@ def _terminal_size() -> tuple[int, int]:
 class ExecSession:
     """Pumps bytes between the local terminal/pipes and the exec websockets."""
 
-    def __init__(self, client: Client, op: Operation, interactive: bool, stdin_enabled: bool) -> None:
-        self.client = client
+    def __init__(self, conn: Connection, op: Operation, interactive: bool, stdin_enabled: bool) -> None:
         self.op = op
         self.interactive = interactive
         fds = op.metadata.get("fds") or {}
-        base = op.url
-
-        def connect(secret: str) -> WebSocket:
-            return WebSocket.connect(client.conn, f"{base}/websocket?secret={secret}")
-
-        self.control = connect(fds["control"])
-        self.outputs: dict[WebSocket, int] = {}
-        self.stdin_ws: WebSocket | None = None
-        if interactive:
-            pty = connect(fds["0"])
-            self.stdin_ws = pty
-            self.outputs[pty] = 1
-        else:
-            self.stdin_ws = connect(fds["0"])
-            self.outputs[connect(fds["1"])] = 1
-            self.outputs[connect(fds["2"])] = 2
+        keys = ["control", "0"] if interactive else ["control", "0", "1", "2"]
+        paths = [f"{op.url}/websocket?secret={fds[key]}" for key in keys]
+        socks = WebSocket.connect_all(conn, paths)
+        self.control = socks[0]
+        self.stdin_ws: WebSocket | None = socks[1]
+        self.outputs: dict[WebSocket, int] = {socks[1]: 1} if interactive else {socks[2]: 1, socks[3]: 2}
         self.stdin_open = stdin_enabled
         if not stdin_enabled and self.stdin_ws is not None and not interactive:
             self.stdin_ws.send_text("")
@@ -103,7 +93,7 @@ class ExecSession:
     def _handle_signals(self) -> None:
         while self.pending:
             signum = self.pending.pop(0)
-            if signum == signal.SIGWINCH:
+            if signum == _signal.SIGWINCH:
                 if self.interactive:
                     width, height = _terminal_size()
                     args = {"height": str(height), "width": str(width)}
@@ -179,7 +169,8 @@ def _interactive(opts: Options) -> bool:
 def run_exec(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """Execute a command in an instance; the exit status is the command's."""
     interactive = _interactive(opts)
-    client, _, name = ctx.resolve(args[0])
+    remote, name = ctx.parse_remote(args[0])
+    conn = ctx.connection(remote)  # not ctx.client(): see start_exec
     env: dict[str, str] = {}
     if "TERM" in os.environ:
         env["TERM"] = os.environ["TERM"]
@@ -199,35 +190,22 @@ def run_exec(ctx: Ctx, opts: Options, args: list[str]) -> int:
         "group": opts.group,
         "cwd": opts.cwd,
     }
-    op = client.exec_instance(name, req)
-    return _run_session(client, op, interactive, not opts.disable_stdin)
+    op = start_exec(conn, name, req)
+    return _run_session(conn, op, interactive, not opts.disable_stdin)
 
 
-def _run_session(client: Client, op: Operation, interactive: bool, stdin_enabled: bool) -> int:
-    session = ExecSession(client, op, interactive, stdin_enabled)
-    old_tty = None
-    if interactive and os.isatty(0):
-        import termios
-        import tty
-
-        old_tty = termios.tcgetattr(0)
-        tty.setraw(0)
-    handlers = {}
-    for sig_name in ("SIGWINCH", *FORWARDED):
-        signum = getattr(signal, sig_name)
-        handlers[signum] = signal.signal(signum, session._on_signal)
+def _run_session(conn: Connection, op: Operation, interactive: bool, stdin_enabled: bool) -> int:
+    session = ExecSession(conn, op, interactive, stdin_enabled)
+    # Ask for the outcome now: the daemon answers the moment the command ends, no request after it.
+    waiting = op.start_wait()
     try:
-        session.pump()
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        if old_tty is not None:
-            import termios
-
-            termios.tcsetattr(0, termios.TCSADRAIN, old_tty)
-        session.close()
+        _pump(session, interactive)
+    except BaseException:
+        if isinstance(waiting, Sent):
+            waiting.close()
+        raise
     try:
-        op.wait()
+        op.finish_wait(waiting)
     except ClientError as exc:
         code = (op.data.get("metadata") or {}).get("return")
         if not isinstance(code, (int, float)):
@@ -238,6 +216,31 @@ def _run_session(client: Client, op: Operation, interactive: bool, stdin_enabled
     if isinstance(code, (int, float)) and int(code) != 0:
         raise ExitCode(int(code))
     return 0
+
+
+def _pump(session: ExecSession, interactive: bool) -> None:
+    """Pump with the terminal in raw mode (a pty) and signals forwarded; always close the session."""
+    old_tty = None
+    if interactive and os.isatty(0):
+        import termios
+        import tty
+
+        old_tty = termios.tcgetattr(0)
+        tty.setraw(0)
+    handlers = {}
+    for sig_name in ("SIGWINCH", *FORWARDED):
+        signum = getattr(_signal, sig_name)
+        handlers[signum] = _signal.signal(signum, session._on_signal)
+    try:
+        session.pump()
+    finally:
+        for signum, handler in handlers.items():
+            _signal.signal(signum, handler)
+        if old_tty is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, old_tty)
+        session.close()
 
 
 EXEC = Command(

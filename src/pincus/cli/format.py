@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from pincus.cli.flags import FlagError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -14,8 +16,8 @@ FORMATS = ("csv", "json", "table", "yaml", "compact", "markdown")
 DATE_LAYOUT = "%Y/%m/%d %H:%M"
 
 
-class FormatError(Exception):
-    """An invalid --format value."""
+class FormatError(FlagError):
+    """An invalid --format value (a FlagError, so app.py need not import this module to report it)."""
 
 
 def validate_format(value: str) -> None:

@@ -11,11 +11,21 @@ sys.dont_write_bytecode = False
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Run ``pincus`` and return its exit status."""
     from pincus.cli.app import run
 
     return run(argv)
 
 
+def launch() -> None:
+    """Console-script entry point: run ``pincus`` and exit with its status (app.exit_now)."""
+    import gc
+
+    gc.disable()  # imports only make objects that live until exit: collecting is wasted (~1 ms)
+    from pincus.cli.app import exit_now, run
+
+    exit_now(run())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    launch()

@@ -223,6 +223,37 @@ class RawResponse:
         self._sock.close()
 
 
+class Sent:
+    """A request already sent on its own socket, its response not read yet."""
+
+    def __init__(self, sock: Any, what: str) -> None:
+        self._sock = sock
+        self._what = what
+
+    def open(self) -> RawResponse:
+        """Wait for the status line and headers; the body stays unread."""
+        reader = _Reader(self._sock)
+        try:
+            status, resp_headers = _read_head(reader)
+        except OSError as exc:
+            self._sock.close()
+            raise ClientError(0, f"{self._what}: {exc.strerror or exc}") from None
+        except BaseException:
+            self._sock.close()
+            raise
+        return RawResponse(status, resp_headers, reader, self._sock)
+
+    def read(self) -> Response:
+        """The whole response; ClientError for an error envelope (like Connection.request)."""
+        resp = self.open().read()
+        check(resp)
+        return resp
+
+    def close(self) -> None:
+        """Give up on the response."""
+        self._sock.close()
+
+
 class Connection:
     """One daemon endpoint; each request opens a fresh socket."""
 
@@ -260,20 +291,27 @@ class Connection:
         self, method: str, path: str, body: Body = None, headers: Mapping[str, str] | None = None
     ) -> RawResponse:
         """Send a request and return the response with its body still unread."""
+        return self.send(method, path, body, headers).open()
+
+    def send(
+        self, method: str, path: str, body: Body = None, headers: Mapping[str, str] | None = None
+    ) -> Sent:
+        """Send a request now and read its response later (Sent.open or Sent.read)."""
         sock = self._connect()
         try:
             head, payload = _request_head(method, self.url(path), body, headers or {}, host=self.host)
-            sock.sendall(head)
-            _send_body(sock, payload)
-            reader = _Reader(sock)
-            status, resp_headers = _read_head(reader)
+            if isinstance(payload, (bytes, bytearray)) and len(payload) <= _CHUNK:
+                sock.sendall(head + payload)  # one write: the daemon reads the request in one go
+            else:
+                sock.sendall(head)
+                _send_body(sock, payload)
         except OSError as exc:
             sock.close()
             raise ClientError(0, f"{method} {path}: {exc.strerror or exc}") from None
         except BaseException:
             sock.close()
             raise
-        return RawResponse(status, resp_headers, reader, sock)
+        return Sent(sock, f"{method} {path}")
 
     def request(
         self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
@@ -289,10 +327,22 @@ class Connection:
 
     def upgrade(self, path: str, headers: Mapping[str, str]) -> tuple[Any, bytes]:
         """Perform an HTTP upgrade (websocket); return the socket and any bytes read past the headers."""
+        return self.finish_upgrade(self.start_upgrade(path, headers))
+
+    def start_upgrade(self, path: str, headers: Mapping[str, str]) -> Any:
+        """Connect and send an upgrade request without reading the answer (see finish_upgrade)."""
         sock = self._connect()
         try:
             head, _ = _request_head("GET", self.url(path), None, headers, close=False, host=self.host)
             sock.sendall(head)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def finish_upgrade(self, sock: Any) -> tuple[Any, bytes]:
+        """Read the answer to start_upgrade(); return the socket and any bytes read past the headers."""
+        try:
             reader = _Reader(sock)
             status, resp_headers = _read_head(reader)
             if status != 101:

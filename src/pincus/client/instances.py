@@ -27,6 +27,12 @@ def filter_query(filters: list[str]) -> str:
     return " and ".join(parts)
 
 
+def start_exec(conn: Connection, name: str, req: dict[str, Any]) -> Operation:
+    """POST /1.0/instances/NAME/exec (Client.exec_instance); a function too, so that ``pincus exec``
+    need not import the whole Client: its other mixins cost ~1 ms of start-up."""
+    return Operation.from_response(conn, conn.request("POST", f"{instance_path(name)}/exec", req))
+
+
 class InstanceMixin:
     """Typed calls on /1.0/instances."""
 
@@ -96,7 +102,7 @@ class InstanceMixin:
 
     def exec_instance(self, name: str, req: dict[str, Any]) -> Operation:
         """POST /1.0/instances/NAME/exec; the operation metadata holds the websocket secrets."""
-        return self._async("POST", f"{instance_path(name)}/exec", req)
+        return start_exec(self.conn, name, req)
 
     def get_instance_file(self, name: str, path: str) -> RawResponse:
         """GET a file; headers X-Incus-uid/gid/mode/type describe it, the body is its content."""

@@ -8,7 +8,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pincus.client.connection import Connection
+    from pincus.client.connection import Connection, Sent
 
 SUCCESS = 200
 
@@ -69,9 +69,25 @@ class Operation:
 
     def wait(self, timeout: int = -1) -> dict[str, Any]:
         """Block until the operation is final; raise OperationError with its ``err`` on failure."""
-        if self.url != "-" and not self.done:
+        return self.finish_wait(self.start_wait(timeout), timeout)
+
+    def start_wait(self, timeout: int = -1) -> Sent | ClientError | None:
+        """Send the /wait request now; finish_wait() reads its answer (exec sends it before the
+        command runs, so the answer is on its way as soon as the operation ends)."""
+        if self.url == "-" or self.done:
+            return None
+        try:
+            return self.conn.send("GET", f"{self.url}/wait?timeout={timeout}")
+        except ClientError as exc:
+            return exc  # handled by finish_wait like a failed answer
+
+    def finish_wait(self, sent: Sent | ClientError | None, timeout: int = -1) -> dict[str, Any]:
+        """wait() with the /wait request start_wait() sent."""
+        if sent is not None:
             try:
-                self.data = self.conn.request("GET", f"{self.url}/wait?timeout={timeout}").metadata or {}
+                if isinstance(sent, ClientError):
+                    raise sent
+                self.data = sent.read().metadata or {}
             except ClientError as exc:
                 # Incus answers /wait of a failed operation with an error envelope carrying ``err``
                 # and no metadata; re-read the operation so callers still see its metadata (exec's

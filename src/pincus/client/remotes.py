@@ -126,7 +126,7 @@ def parse_config(doc: Any, conf_dir: str = "") -> RemoteConfig:
 
 
 def load(path: str | None = None) -> RemoteConfig:
-    """Read config.yml if it exists (YAML is only imported then), else the defaults."""
+    """Read config.yml if it exists, else the defaults."""
     path = path or os.path.join(config_dir(), "config.yml")
     conf_dir = os.path.dirname(path)
     try:
@@ -134,10 +134,20 @@ def load(path: str | None = None) -> RemoteConfig:
             text = fobj.read()
     except FileNotFoundError:
         return RemoteConfig(conf_dir=conf_dir)
+    return parse_config(decode(text), conf_dir)
+
+
+def decode(text: str) -> Any:
+    """Decode config.yml: the small reader for what the clients write, PyYAML for anything else."""
+    from pincus.client import configyaml
+
+    try:
+        return configyaml.loads(text)
+    except ValueError:  # configyaml.Unsupported, or a bad escape PyYAML will report
+        pass
     import yaml
 
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ClientError(0, f"Failed to load configuration: {exc}") from None
-    return parse_config(doc, conf_dir)

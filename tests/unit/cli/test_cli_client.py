@@ -8,7 +8,7 @@ from fakeincus import FakeIncus, error, sync
 from pincus.client import codec
 from pincus.client.client import Client
 from pincus.client.connection import ClientError, Connection, encode_query, quote_path, socket_path
-from pincus.client.operations import OperationError
+from pincus.client.operations import Operation, OperationError
 from pincus.client.websocket import decode_frames, encode_frame, mask
 
 
@@ -55,6 +55,21 @@ def test_failed_operation_raises_its_err(fake: FakeIncus) -> None:
     op = Client(Connection(fake.socket_path)).delete_instance_snapshot("c1", "s1")
     with pytest.raises(OperationError, match="^boom$"):
         op.wait()
+
+
+def test_wait_request_sent_early_is_read_later(fake: FakeIncus) -> None:
+    fake.route("POST", "/1.0/instances/c1/exec", lambda req: fake.operation())
+    op = Client(Connection(fake.socket_path)).exec_instance("c1", {"command": ["true"]})
+    sent = op.start_wait()
+    assert op.finish_wait(sent)["status_code"] == 200
+    assert fake.calls[1][1].endswith("/wait?timeout=-1") and len(fake.calls) == 2
+
+
+def test_wait_that_cannot_be_sent_fails_like_before() -> None:
+    op = Operation(Connection("/nonexistent/unix.socket"), {"id": "x", "status_code": 103})
+    sent = op.start_wait()  # no exception yet: finish_wait reports it, as wait() always did
+    with pytest.raises(OperationError, match="doesn't appear to be started"):
+        op.finish_wait(sent)
 
 
 def test_daemon_without_wait_endpoint_is_polled(fake: FakeIncus) -> None:

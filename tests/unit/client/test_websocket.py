@@ -1,0 +1,97 @@
+"""The websocket client: handshake keys, and exec's streams opened with one round trip."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from pincus.client.connection import ClientError, Connection
+from pincus.client.websocket import TEXT, WebSocket, accept_key, b64encode, encode_frame, new_key
+
+
+def test_b64encode_is_standard_base64() -> None:
+    for size in range(40):
+        data = os.urandom(size)
+        assert b64encode(data) == base64.b64encode(data).decode("ascii")
+    assert len(base64.b64decode(new_key())) == 16
+
+
+def test_accept_key_rfc6455_example() -> None:
+    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def _serve(path: Path, expected: int, statuses: dict[str, int]) -> threading.Thread:
+    """A server that answers no handshake until all ``expected`` requests arrived."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+    listener.settimeout(5)
+
+    def run() -> None:
+        conns = []
+        try:
+            for _ in range(expected):
+                conn, _ = listener.accept()
+                conn.settimeout(5)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                conns.append((conn, request.split(b" ")[1].decode()))
+            for conn, target in conns:
+                status = statuses.get(target.rsplit("=", 1)[-1], 101)
+                if status == 101:
+                    head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                    conn.sendall(head + encode_frame(TEXT, target.encode(), masked=False))
+                else:
+                    body = b'{"type":"error","error":"Wrong secret","error_code":403}'
+                    conn.sendall(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+        finally:
+            for conn, _ in conns:
+                conn.close()
+            listener.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_connect_all_sends_every_handshake_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "unix.socket"
+    thread = _serve(path, 4, {})
+    paths = [f"/1.0/operations/x/websocket?secret={key}" for key in ("c", "0", "1", "2")]
+    sockets = WebSocket.connect_all(Connection(str(path)), paths)
+    try:
+        # bytes sent right after the 101 stay with their websocket
+        assert [ws.recv() for ws in sockets] == [(TEXT, p.encode()) for p in paths]
+    finally:
+        for ws in sockets:
+            ws.close()
+    thread.join(5)
+
+
+def test_connect_all_closes_everything_on_a_refused_handshake(tmp_path: Path) -> None:
+    path = tmp_path / "unix.socket"
+    thread = _serve(path, 3, {"bad": 403})
+    paths = [f"/ws?secret={key}" for key in ("a", "bad", "c")]
+    opened: list[socket.socket] = []
+    conn = Connection(str(path))
+    original = conn._connect
+
+    def tracking_connect() -> socket.socket:
+        sock = original()
+        opened.append(sock)
+        return sock
+
+    conn._connect = tracking_connect  # type: ignore[method-assign]
+    with pytest.raises(ClientError, match="Wrong secret"):
+        WebSocket.connect_all(conn, paths)
+    assert len(opened) == 3 and all(sock.fileno() == -1 for sock in opened)
+    thread.join(5)
