@@ -9,7 +9,6 @@ import os
 
 async def read_fd(fd: int, size: int = 65536) -> bytes:
     """Read what is available from a non-blocking fd; b'' at EOF (EIO on a pty counts as EOF)."""
-    loop = asyncio.get_running_loop()
     while True:
         try:
             return os.read(fd, size)
@@ -19,31 +18,41 @@ async def read_fd(fd: int, size: int = 65536) -> bytes:
             if exc.errno == errno.EIO:
                 return b""
             raise
-        ready = loop.create_future()
-        loop.add_reader(fd, ready.set_result, None)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
+        await wait_readable(fd)
 
 
 async def write_fd(fd: int, data: bytes) -> None:
     """Write all of data to a non-blocking fd."""
-    loop = asyncio.get_running_loop()
     view = memoryview(data)
     while view:
         try:
-            n = os.write(fd, view)
-            view = view[n:]
+            view = view[os.write(fd, view) :]
             continue
         except BlockingIOError:
             pass
+        loop = asyncio.get_running_loop()
         ready = loop.create_future()
-        loop.add_writer(fd, ready.set_result, None)
+        loop.add_writer(fd, _wake, ready)
         try:
             await ready
         finally:
             loop.remove_writer(fd)
+
+
+async def wait_readable(fd: int) -> None:
+    """Wait until fd is readable (a pidfd: its process has exited)."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(fd, _wake, ready)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():  # the waiter was cancelled, or the fd reported ready twice
+        ready.set_result(None)
 
 
 def set_nonblocking(fd: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from pincus.api.context import svc
-from pincus.api.fdio import close_quietly, read_fd, set_nonblocking, write_fd
+from pincus.api.fdio import close_quietly, read_fd, set_nonblocking, wait_readable, write_fd
 from pincus.api.response import async_op, read_json
 from pincus.core.errors import Forbidden, InvalidArgument, NotFound, PincusError
 from pincus.core.events import INSTANCE_EXEC
@@ -66,9 +66,13 @@ def _spec(req: dict[str, Any]) -> ExecSpec:
 async def instance_exec_post(request: web.Request) -> web.Response:
     """Start a command inside a running instance."""
     s = svc(request)
+    # First of all: the attach follows in a few milliseconds (the client connects the websockets),
+    # and the sooner this starts the more of the wait it hides; a refused request wastes no more.
+    s.st.executor.submit(s.st.runtime.prepare_exec)
     name = request.match_info["name"]
-    rec = s.instances.get(name)
-    if s.instances.status(rec) == STOPPED:
+    s.instances.get(name)  # NotFound
+    rt_name = s.st.runtime_name(name)
+    if s.st.runtime.status(rt_name) == STOPPED:  # not state(): its cgroup figures cost milliseconds
         raise InvalidArgument("Instance is not running")
     req = await read_json(request)
     spec = _spec(req)
@@ -78,7 +82,6 @@ async def instance_exec_post(request: web.Request) -> web.Response:
     width, height = int(req.get("width") or 80), int(req.get("height") or 24)
     keys = ["0", "control"] if interactive else ["0", "1", "2", "control"]
     session = ExecSession(keys)
-    rt_name = s.st.runtime_name(name)
 
     async def body(op: Operation) -> dict[str, Any]:
         try:
@@ -86,10 +89,12 @@ async def instance_exec_post(request: web.Request) -> web.Response:
                 await asyncio.wait_for(session.connected.wait(), CONNECT_TIMEOUT)
             except TimeoutError:
                 raise PincusError("Timed out waiting for the exec websockets to connect") from None
-            proc = await s.st.blocking(s.st.runtime.exec, rt_name, spec, interactive, width, height)
+            proc = await _start(s, rt_name, spec, interactive, width, height)
             s.st.hub.lifecycle(INSTANCE_EXEC, instance_url(name), {"command": spec.argv})
             code = await (_run_pty(s, proc, session) if interactive else _run_pipes(s, proc, session))
         finally:
+            # The handlers return their websockets, which aiohttp closes (each its own close
+            # handshake): the outcome need not wait for the client's answers, as Incus's does not.
             session.finished.set()
             SESSIONS.pop(op.id, None)
         return {**(op.metadata or {}), "return": code}
@@ -100,6 +105,24 @@ async def instance_exec_post(request: web.Request) -> web.Response:
     SESSIONS[op.id] = session
     op.start(body)
     return async_op(op)
+
+
+async def _start(s: Any, rt_name: str, spec: ExecSpec, interactive: bool, width: int, height: int) -> ExecProcess:
+    """Attach from the event loop unless that would mean waiting for a start or freeze in flight
+    (see LxcRuntime.try_exec); an interactive attach also waits for the child's pty, so in a thread."""
+    if not interactive:
+        proc = s.st.runtime.try_exec(rt_name, spec)
+        if proc is not None:
+            return proc
+    return await s.st.blocking(s.st.runtime.exec, rt_name, spec, interactive, width, height)
+
+
+async def _exit_code(s: Any, proc: ExecProcess) -> int:
+    """Wait for the exit on the process's pidfd, in the event loop; wait() then returns at once."""
+    if proc.pidfd < 0:
+        return await s.st.blocking(proc.wait)
+    await wait_readable(proc.pidfd)
+    return proc.wait()
 
 
 async def _control(session: ExecSession, proc: ExecProcess) -> None:
@@ -120,7 +143,8 @@ async def _control(session: ExecSession, proc: ExecProcess) -> None:
                 proc.signal(int(ctl.get("signal") or signal_mod.SIGTERM))
 
 
-async def _ws_to_fd(ws: web.WebSocketResponse, fd: int, close_at_eof: bool) -> None:
+async def _ws_to_fd(ws: web.WebSocketResponse, fd: int, owns_fd: bool) -> None:
+    """Copy binary messages to fd until the empty text message (stdin's end); owns_fd: then close it."""
     try:
         async for msg in ws:
             if msg.type == WSMsgType.BINARY and msg.data:
@@ -132,59 +156,65 @@ async def _ws_to_fd(ws: web.WebSocketResponse, fd: int, close_at_eof: bool) -> N
     except OSError:
         pass
     finally:
-        if close_at_eof:
+        if owns_fd:
             close_quietly(fd)
 
 
-async def _fd_to_ws(fd: int, ws: web.WebSocketResponse) -> None:
+async def _fd_to_ws(fd: int, ws: web.WebSocketResponse, owns_fd: bool) -> None:
+    """Send what fd gives as binary messages, then the empty text message; owns_fd: then close it,
+    also when the client went away (the command's next write then fails, as into a closed pipe)."""
     try:
         while data := await read_fd(fd):
             await ws.send_bytes(data)
         await ws.send_str("")
     except (ConnectionResetError, RuntimeError):
         pass
+    finally:
+        if owns_fd:
+            close_quietly(fd)
 
 
 async def _run_pipes(s: Any, proc: ExecProcess, session: ExecSession) -> int:
+    """Each task owns and closes its pipe; the outcome is known once the command exited and both
+    outputs reached their end (the empty text messages are sent)."""
     for fd in (proc.stdin_fd, proc.stdout_fd, proc.stderr_fd):
         set_nonblocking(fd)
     socks = session.sockets
     loop = asyncio.get_running_loop()
-    stdin = loop.create_task(_ws_to_fd(socks["0"], proc.stdin_fd, close_at_eof=True))
-    control = loop.create_task(_control(session, proc))
-    out = loop.create_task(_fd_to_ws(proc.stdout_fd, socks["1"]))
-    err = loop.create_task(_fd_to_ws(proc.stderr_fd, socks["2"]))
-    code = await s.st.blocking(proc.wait)
-    await asyncio.gather(out, err)
-    close_quietly(proc.stdout_fd)
-    close_quietly(proc.stderr_fd)
-    await _finish(session, [stdin, control])
-    close_quietly(proc.stdin_fd)
+    tasks = [
+        loop.create_task(_ws_to_fd(socks["0"], proc.stdin_fd, owns_fd=True)),
+        loop.create_task(_control(session, proc)),
+        loop.create_task(_fd_to_ws(proc.stdout_fd, socks["1"], owns_fd=True)),
+        loop.create_task(_fd_to_ws(proc.stderr_fd, socks["2"], owns_fd=True)),
+    ]
+    try:
+        code = await _exit_code(s, proc)
+        await asyncio.gather(tasks[2], tasks[3])
+    finally:
+        for task in tasks:
+            task.cancel()  # each closes its fd as it ends; nothing to wait for
     return code
 
 
 async def _run_pty(s: Any, proc: ExecProcess, session: ExecSession) -> int:
-    set_nonblocking(proc.master_fd)
-    socks = session.sockets
+    """Stdin and output share the master: it is closed once both tasks have ended."""
+    master = proc.master_fd
+    set_nonblocking(master)
+    ws = session.sockets["0"]
     loop = asyncio.get_running_loop()
-    stdin = loop.create_task(_ws_to_fd(socks["0"], proc.master_fd, close_at_eof=False))
-    control = loop.create_task(_control(session, proc))
-    out = loop.create_task(_fd_to_ws(proc.master_fd, socks["0"]))
-    code = await s.st.blocking(proc.wait)
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(out, 2.0)
-    await _finish(session, [stdin, control, out])
-    close_quietly(proc.master_fd)
+    out = loop.create_task(_fd_to_ws(master, ws, owns_fd=False))
+    tasks = [loop.create_task(_ws_to_fd(ws, master, owns_fd=False)), loop.create_task(_control(session, proc)), out]
+    asyncio.gather(*tasks, return_exceptions=True).add_done_callback(lambda _: close_quietly(master))
+    try:
+        code = await _exit_code(s, proc)
+        # The pty ends (EIO) when the last holder of the terminal exits; a background process that
+        # keeps it open only gets 2 s of output.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(out, 2.0)
+    finally:
+        for task in tasks:
+            task.cancel()
     return code
-
-
-async def _finish(session: ExecSession, tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for ws in session.sockets.values():
-        with contextlib.suppress(Exception):
-            await ws.close()
 
 
 @routes.get("/1.0/operations/{id}/websocket")

@@ -57,6 +57,9 @@ class ExecProcess(Protocol):
     stdout_fd: int  # read end; -1 for a pty exec
     stderr_fd: int  # read end; -1 for a pty exec
     master_fd: int  # pty master for interactive execs, else -1
+    # Readable once the process has exited (then wait() returns at once), so an event loop can wait
+    # without a thread; -1 when there is none or after wait(), which closes it.
+    pidfd: int
 
     def wait(self) -> int:
         """Block until the process exits; return its exit code (128+N for a signal)."""
@@ -69,7 +72,11 @@ class ExecProcess(Protocol):
 
 
 class Runtime(Protocol):
-    """Start, stop and enter system containers. Blocking calls: the caller runs them in threads."""
+    """Start, stop and enter system containers.
+
+    Blocking calls: the caller runs them in threads, except status() and try_exec(), which an event
+    loop may call (they never wait for another call to finish).
+    """
 
     def state(self, name: str) -> ContainerState:
         """Current state; STOPPED for an unknown name."""
@@ -86,8 +93,18 @@ class Runtime(Protocol):
     def unfreeze(self, name: str) -> None:
         """Thaw a frozen container."""
 
+    def status(self, name: str) -> str:
+        """RUNNING, FROZEN or STOPPED, without the resource figures state() gathers."""
+
+    def prepare_exec(self) -> None:
+        """An exec follows within milliseconds: start what would slow its attach down (blocks; never raises)."""
+
     def exec(self, name: str, spec: ExecSpec, interactive: bool, width: int = 80, height: int = 24) -> ExecProcess:
         """Start a command inside; interactive gives a pty allocated inside the container."""
+
+    def try_exec(self, name: str, spec: ExecSpec) -> ExecProcess | None:
+        """A non-interactive exec() for an event loop: None, at once, where exec() would first wait for
+        a start or freeze of the container to finish (the caller then runs exec() in a thread)."""
 
     def running(self) -> list[str]:
         """Names of the containers this runtime knows that are running or frozen."""

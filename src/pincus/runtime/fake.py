@@ -66,6 +66,10 @@ class FakeRuntime:
                 return ContainerState(status=STOPPED)
             return ContainerState(box.status, box.pid, processes=1, memory_usage=1 << 20, cpu_usage_ns=1000)
 
+    def status(self, name: str) -> str:
+        """RUNNING, FROZEN or STOPPED."""
+        return self.state(name).status
+
     def start(self, spec: ContainerSpec) -> None:
         """Mark the container running; Conflict if it already is, RuntimeFailure if told to fail."""
         with self._lock:
@@ -135,6 +139,13 @@ class FakeRuntime:
             return _canned_process(canned, interactive, width, height)
         return _host_process(spec, rootfs, interactive, width, height)
 
+    def prepare_exec(self) -> None:
+        """Nothing to prepare."""
+
+    def try_exec(self, name: str, spec: ExecSpec) -> FakeExecProcess | None:
+        """A non-interactive exec(): the fake's lock is never held for long."""
+        return self.exec(name, spec, False)
+
     def _running(self, name: str) -> FakeContainer:
         box = self.containers.get(name)
         if box is None or box.status == STOPPED:
@@ -151,6 +162,7 @@ class FakeExecProcess:
         self._popen = popen
         self.pid = popen.pid if popen is not None else -1
         self.stdin_fd, self.stdout_fd, self.stderr_fd, self.master_fd = fds
+        self.pidfd = os.pidfd_open(popen.pid) if popen is not None else -1  # canned: wait() in a thread
         self._code = code
         self.signals: list[int] = []
 
@@ -159,6 +171,9 @@ class FakeExecProcess:
         if self._popen is None:
             return self._code
         code = self._popen.wait()
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
         return 128 - code if code < 0 else code
 
     def resize(self, width: int, height: int) -> None:

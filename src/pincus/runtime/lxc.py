@@ -32,6 +32,7 @@ except OSError:  # pragma: no cover - no libc
 
 from pincus.core.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
+from pincus.runtime.cgroup_warmup import warm_cgroup_moves
 from pincus.runtime.lxc_config import (  # noqa: F401 - re-exported for callers and tests
     _NAME_RE,
     CgroupLayout,
@@ -185,7 +186,7 @@ class LxcExecProcess:
         self.stdout_fd = stdout_fd
         self.stderr_fd = stderr_fd
         self.master_fd = master_fd
-        self._pidfd = os.pidfd_open(pid)  # signals never reach a recycled pid
+        self.pidfd = os.pidfd_open(pid)  # signals never reach a recycled pid; readable at exit
         self._pidfd_lock = threading.Lock()
         self._wait_lock = threading.Lock()
         self._code: int | None = None
@@ -201,8 +202,8 @@ class LxcExecProcess:
                 except ChildProcessError:  # someone else reaped it (waitpid(-1) elsewhere)
                     self._code = 255
                 with self._pidfd_lock:
-                    os.close(self._pidfd)
-                    self._pidfd = -1
+                    os.close(self.pidfd)
+                    self.pidfd = -1
             return self._code
 
     def resize(self, width: int, height: int) -> None:
@@ -213,9 +214,9 @@ class LxcExecProcess:
     def signal(self, signum: int) -> None:
         """Send a signal to the process; nothing happens once it has exited."""
         with self._pidfd_lock:
-            if self._pidfd >= 0:
+            if self.pidfd >= 0:
                 try:
-                    _signal.pidfd_send_signal(self._pidfd, signum)
+                    _signal.pidfd_send_signal(self.pidfd, signum)
                 except ProcessLookupError:
                     pass
 
@@ -264,6 +265,16 @@ class LxcRuntime:
             cpu_usage_ns=self._cpu_usage(container),
             cpu_allocated_ns=self._cpu_allocated(container),
         )
+
+    def status(self, name: str) -> str:
+        """RUNNING, FROZEN or STOPPED as state() says, from the monitor alone (no cgroup reads)."""
+        if not self.config_file(name).exists():
+            return STOPPED
+        container = self._container(name)
+        status = self._status(container)
+        if status != STOPPED and container.init_pid <= 0:
+            return STOPPED
+        return status
 
     def running(self) -> list[str]:
         """Names under lxc_path whose container is running or frozen."""
@@ -366,32 +377,53 @@ class LxcRuntime:
 
     # -- exec
 
+    def prepare_exec(self) -> None:
+        """Start the grace period the attach's cgroup move would wait for (see cgroup_warmup)."""
+        warm_cgroup_moves()
+
     def exec(
         self, name: str, spec: ExecSpec, interactive: bool, width: int = 80, height: int = 24
     ) -> LxcExecProcess:
         """Start a command inside; interactive gives a pty allocated inside the container."""
+        with self._lock(name):
+            return self._attach(name, spec, interactive, width, height)
+
+    def try_exec(self, name: str, spec: ExecSpec) -> LxcExecProcess | None:
+        """A non-interactive exec() that returns None instead of waiting for the container's lock.
+
+        The binding holds the GIL for the whole attach, so a worker thread would not let the event
+        loop run meanwhile anyway; only the wait for a start or freeze in flight must stay off it.
+        """
+        lock = self._lock(name)
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            return self._attach(name, spec, False, 80, 24)
+        finally:
+            lock.release()
+
+    def _attach(self, name: str, spec: ExecSpec, interactive: bool, width: int, height: int) -> LxcExecProcess:
+        """exec() with the container's lock held.
+
+        An attach whose child gets frozen never returns, hanging every thread (the binding holds the
+        GIL): no freeze while an attach is in flight (the lock), no attach into a frozen container.
+        """
         if not spec.argv:
             raise InvalidArgument(f'Empty command for container "{name}"')
         request = _AttachRequest(list(spec.argv), dict(spec.environment), spec.cwd, spec.uid)
-        options = {
-            "env_policy": lxc.LXC_ATTACH_CLEAR_ENV,
-            "uid": spec.uid,
-            "gid": spec.gid,
-            "initial_cwd": "/",
-        }
-        # The binding holds the GIL for the whole attach, and an attach whose child gets frozen
-        # never returns, hanging every thread: no freeze while an attach is in flight (the lock),
-        # no attach into a frozen container (the check).
-        with self._lock(name):
-            container = self._running_container(name)
-            if self._status(container) == FROZEN:
-                raise Conflict(f'Container "{name}" is frozen')
-            try:
-                if interactive:
-                    return _attach_terminal(container, name, request, options, width, height)
-                return _attach_pipes(container, name, request, options)
-            except OSError as err:  # out of fds or processes
-                raise RuntimeFailure(f'Failed running {spec.argv[0]!r} in container "{name}": {err}') from err
+        options = {"env_policy": lxc.LXC_ATTACH_CLEAR_ENV, "uid": spec.uid, "gid": spec.gid, "initial_cwd": "/"}
+        container = self._container(name) if self.config_file(name).exists() else None
+        status = STOPPED if container is None else self._status(container)
+        if container is None or status == STOPPED:
+            raise Conflict(f'Container "{name}" is not running')
+        if status == FROZEN:
+            raise Conflict(f'Container "{name}" is frozen')
+        try:
+            if interactive:
+                return _attach_terminal(container, name, request, options, width, height)
+            return _attach_pipes(container, name, request, options)
+        except OSError as err:  # out of fds or processes
+            raise RuntimeFailure(f'Failed running {spec.argv[0]!r} in container "{name}": {err}') from err
 
     # -- helpers
 

@@ -467,6 +467,51 @@ def test_exec_signal(runtime: LxcRuntime, container: str) -> None:
 
 
 @needs_root
+def test_exec_pidfd_is_readable_at_exit(runtime: LxcRuntime, container: str) -> None:
+    proc = runtime.exec(container, ExecSpec(argv=["sh", "-c", "read line; exit 4"]), False)
+    assert proc.pidfd >= 0 and not select.select([proc.pidfd], [], [], 0.2)[0]  # still running
+    os.write(proc.stdin_fd, b"go\n")
+    assert select.select([proc.pidfd], [], [], 10)[0]
+    assert proc.wait() == 4 and proc.pidfd == -1  # closed by wait()
+    for fd in (proc.stdin_fd, proc.stdout_fd, proc.stderr_fd):
+        os.close(fd)
+
+
+@needs_root
+def test_status_and_try_exec(runtime: LxcRuntime, container: str) -> None:
+    assert runtime.status(container) == RUNNING and runtime.status("pincus-rt-none") == STOPPED
+    proc = runtime.try_exec(container, ExecSpec(argv=["sh", "-c", "echo hi"]))
+    assert proc is not None and proc.wait() == 0 and _drain(proc.stdout_fd) == b"hi\n"
+    for fd in (proc.stdin_fd, proc.stderr_fd):
+        os.close(fd)
+    with runtime._lock(container):  # a start or freeze in flight: no waiting, the caller uses exec()
+        assert runtime.try_exec(container, ExecSpec(argv=["true"])) is None
+    runtime.freeze(container)
+    try:
+        assert runtime.status(container) == FROZEN
+        with pytest.raises(Conflict, match="frozen"):
+            runtime.try_exec(container, ExecSpec(argv=["true"]))
+    finally:
+        runtime.unfreeze(container)
+    runtime.stop(container, 0, True)
+    assert runtime.status(container) == STOPPED
+    with pytest.raises(Conflict, match="not running"):
+        runtime.try_exec(container, ExecSpec(argv=["true"]))
+
+
+@needs_root
+def test_prepare_exec_moves_nothing(runtime: LxcRuntime, container: str) -> None:
+    from pincus.runtime import cgroup_warmup
+
+    before = Path("/proc/self/cgroup").read_text()
+    runtime.prepare_exec()
+    runtime.prepare_exec()
+    assert Path("/proc/self/cgroup").read_text() == before
+    assert cgroup_warmup._failed == (not cgroup_warmup._mount())  # done where there is cgroup2
+    assert _run(runtime, container, ["true"]) == (0, "", "")
+
+
+@needs_root
 def test_concurrent_starts_and_stops(runtime: LxcRuntime, rootfs: Path) -> None:
     names = [_name() for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:

@@ -186,3 +186,27 @@ def test_canned_reply_interactive(rt: FakeRuntime) -> None:
     assert b"prompt$ " in _read_pty(proc.master_fd, b"prompt$ ")
     assert proc.wait() == 0
     os.close(proc.master_fd)
+
+
+def test_status_try_exec_and_pidfd(rt: FakeRuntime) -> None:
+    import select
+
+    rt.prepare_exec()
+    assert rt.status("c1") == RUNNING and rt.status("nope") == STOPPED
+    proc = rt.try_exec("c1", ExecSpec(argv=["sh", "-c", "read x; exit 5"]))
+    assert proc is not None and proc.pidfd >= 0
+    assert not select.select([proc.pidfd], [], [], 0.1)[0]
+    os.write(proc.stdin_fd, b"go\n")
+    assert select.select([proc.pidfd], [], [], 10)[0]  # readable once it exited
+    assert proc.wait() == 5 and proc.pidfd == -1
+    for fd in (proc.stdin_fd, proc.stdout_fd, proc.stderr_fd):
+        os.close(fd)
+    rt.reply(["canned"])
+    canned = rt.exec("c1", ExecSpec(argv=["canned"]), False)
+    assert canned.pidfd == -1  # no process: wait() in a thread
+    for fd in (canned.stdin_fd, canned.stdout_fd, canned.stderr_fd):
+        os.close(fd)
+    rt.freeze("c1")
+    assert rt.status("c1") == FROZEN
+    with pytest.raises(Conflict, match="frozen"):
+        rt.try_exec("c1", ExecSpec(argv=["true"]))
