@@ -46,7 +46,11 @@ def _write_all(fd: int, data: bytes) -> None:
         try:
             written = os.write(fd, view)
         except BrokenPipeError:
-            return
+            # The reader went away (``exec c -- yes | head -1``): die of SIGPIPE (status 141) as the Go
+            # client does; the dropped websockets make the server end the command.
+            _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+            os.kill(os.getpid(), _signal.SIGPIPE)
+            raise
         view = view[written:]
 
 

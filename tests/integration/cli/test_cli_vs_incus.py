@@ -228,3 +228,12 @@ def test_copy_and_file_roundtrip(env: Env, tmp_path: Path) -> None:
     assert (tmp_path / "back.txt").read_text() == "hello pincus\n"
     assert oct((tmp_path / "back.txt").stat().st_mode & 0o777) == "0o640"
     assert env.pincus("delete", copy).returncode == 0
+
+
+def test_exec_into_a_closed_pipe_ends_like_the_go_client(env: Env) -> None:
+    outs = []
+    for cli in (PINCUS, "incus"):
+        script = f'{cli} exec {env.running} -- yes | head -1; echo "status=${{PIPESTATUS[0]}}"'
+        proc = subprocess.run(["bash", "-c", script], env=env.env(), capture_output=True, text=True, timeout=60)
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1] == "y\nstatus=141\n"
