@@ -24,6 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 IMAGES = REPO / "images-cache"
+LXC_LOCKS = Path("/run/lxc/lock")
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -159,6 +160,7 @@ class Pincusd:
                     self.proc.wait()
             _unmount_under(self.root)
             shutil.rmtree(self.root, ignore_errors=True)
+            shutil.rmtree(LXC_LOCKS / str(self.root.resolve()).lstrip("/"), ignore_errors=True)  # liblxc's lock dirs
             self.log.unlink(missing_ok=True)
 
     def _clean(self) -> None:
