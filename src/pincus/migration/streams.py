@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from pincus.migration import netcat
-from pincus.migration.wire import CHUNK, Local
+from pincus.migration.wire import CHUNK, Closer, Local, Writer
 
 RSYNC_FLAGS = ["-aHAX", "--numeric-ids", "--sparse", "--delete", "--exclude=/.pincus-*"]
 MODULE = "pincus"
@@ -49,6 +49,23 @@ async def _spawn(argv: list[str], stdin: bool, stdout: bool) -> asyncio.subproce
         *argv, stdin=pipe if stdin else null, stdout=pipe if stdout else null, stderr=pipe,
         start_new_session=True,
     )
+
+
+def _stdin_of(proc: asyncio.subprocess.Process) -> tuple[Writer, Closer]:
+    """Write to a process's stdin (waiting for the pipe to drain), and close it."""
+    assert proc.stdin is not None
+    stdin = proc.stdin
+
+    async def write(data: bytes) -> None:
+        stdin.write(data)
+        await stdin.drain()
+
+    async def close() -> None:
+        stdin.close()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await stdin.wait_closed()
+
+    return write, close
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -107,18 +124,7 @@ async def btrfs_receive(stream: Stream, into: Path) -> Local:
     """``btrfs receive --chroot into``: the stream becomes a read-only subvolume inside ``into``."""
     proc = await _spawn(["btrfs", "receive", "-q", "-e", "--chroot", str(into)], stdin=True, stdout=False)
     stream.procs.append(proc)
-    assert proc.stdin is not None
-    stdin = proc.stdin
-
-    async def write(data: bytes) -> None:
-        stdin.write(data)
-        await stdin.drain()
-
-    async def close() -> None:
-        stdin.close()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            await stdin.wait_closed()
-
+    write, close = _stdin_of(proc)
     return Local(read=None, write=write, close_input=close, finish=lambda: _finish(proc, "btrfs receive"))
 
 
@@ -174,18 +180,9 @@ async def rsync_receive(stream: Stream, module_root: Path) -> Local:
     conf.write_text(_RSYNCD_CONF.format(log=log, module=MODULE, path=module_root))
     proc = await _spawn(["rsync", "--server", "--daemon", f"--config={conf}", "."], stdin=True, stdout=True)
     stream.procs.append(proc)
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
-
-    async def write(data: bytes) -> None:
-        stdin.write(data)
-        await stdin.drain()
-
-    async def close() -> None:
-        stdin.close()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            await stdin.wait_closed()
-
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    write, close = _stdin_of(proc)
     return Local(read=lambda: stdout.read(CHUNK), write=write, close_input=close,
                  finish=lambda: _finish(proc, "rsync", log))
 

@@ -57,21 +57,23 @@ class Options:
     keep_target_snapshots: bool = False
 
 
-def preserved(target: dict[str, str]) -> dict[str, str]:
-    """The target keys a refresh keeps: ``refresh.*`` and those ``refresh.keep_config`` names."""
+def _kept(target: dict[str, str]) -> Callable[[str], bool]:
+    """Whether a key is the target's own: ``refresh.*`` and the ``refresh.keep_config`` names."""
     patterns = [p.strip() for p in target.get("refresh.keep_config", "").split(",") if p.strip()]
-    return {k: v for k, v in target.items()
-            if k.startswith(KEEP_PREFIX) or any(fnmatchcase(k, p) for p in patterns)}
+    return lambda key: key.startswith(KEEP_PREFIX) or any(fnmatchcase(key, p) for p in patterns)
+
+
+def preserved(target: dict[str, str]) -> dict[str, str]:
+    """The target keys a refresh keeps."""
+    kept = _kept(target)
+    return {k: v for k, v in target.items() if kept(k)}
 
 
 def refreshed_config(target: dict[str, str], incoming: dict[str, str]) -> dict[str, str]:
     """The target's config after a refresh: the source's, but the target's own volatile and kept keys."""
-    keep = preserved(target)
-    patterns = [p.strip() for p in target.get("refresh.keep_config", "").split(",") if p.strip()]
-    out = {k: v for k, v in incoming.items()
-           if not k.startswith(("volatile.", KEEP_PREFIX)) and not any(fnmatchcase(k, p) for p in patterns)}
-    out.update({k: v for k, v in target.items() if k.startswith("volatile.")})
-    out.update(keep)
+    kept = _kept(target)
+    out = {k: v for k, v in incoming.items() if not k.startswith("volatile.") and not kept(k)}
+    out.update({k: v for k, v in target.items() if k.startswith("volatile.") or kept(k)})
     return out
 
 
