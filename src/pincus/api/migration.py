@@ -114,25 +114,14 @@ def target_response(s: Services, req: dict[str, Any]) -> web.Response:
     if not opts.refresh:
         s.instances.prepare(fit_root_pool(s, {**req, "source": {"type": "migration"}}))  # refuse bad input now
     mode = str(source.get("mode") or "pull")
+    if mode not in ("pull", "push"):
+        raise InvalidArgument(f'Unknown migration mode "{mode}"')
     resources = {"instances": [instance_url(name)]}
-    op_holder: list[Operation] = []
-
-    def report(text: str) -> None:
-        if op_holder:
-            op_holder[0].set_metadata("fs_progress", text)
-
-    target = Target(s, req, opts, report)
-
-    async def session(wire: Wire) -> None:
-        await target.run(wire)
-
+    target = Target(s, req, opts)
     if mode == "push":
         op = s.st.ops.create(WEBSOCKET, "Creating instance", resources)
-        op_holder.append(op)
-        _listen(op, session)
-        return async_op(op)
-    if mode != "pull":
-        raise InvalidArgument(f'Unknown migration mode "{mode}"')
-    op = s.st.ops.create(TASK, "Creating instance", resources, _dial(s, source, session))
-    op_holder.append(op)
+        _listen(op, target.run)
+    else:
+        op = s.st.ops.create(TASK, "Creating instance", resources, _dial(s, source, target.run))
+    target.report = lambda text: op.set_metadata("fs_progress", text)  # before the body first runs
     return async_op(op)

@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 
+from pincus.client.connection import ClientError
+from pincus.client.tls import fetch_certificate
 from pincus.core import schedule, tls
 from pincus.core.errors import InvalidArgument, NotFound, PincusError
 from pincus.core.timefmt import format_time
@@ -39,20 +41,6 @@ class ReplicationFailed(PincusError):
     """A replication could not be done; the message says why."""
 
     status = 500
-
-
-async def _fetch_certificate(address: str) -> bytes:
-    """The DER certificate the server at ``host:port`` presents (compared with the token's fingerprint)."""
-    import ssl
-
-    host, _, port = address.rpartition(":")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port), ssl=ctx), 30)
-    try:
-        return writer.get_extra_info("ssl_object").getpeercert(binary_form=True) or b""
-    finally:
-        writer.close()
 
 
 class Replication:
@@ -77,8 +65,8 @@ class Replication:
         errors = []
         for address in token.addresses:
             try:
-                der = await _fetch_certificate(address)
-            except (OSError, TimeoutError) as exc:
+                der = await self.s.st.blocking(fetch_certificate, f"https://{address}")
+            except ClientError as exc:
                 errors.append(f"{address}: {exc}")
                 continue
             if tls.fingerprint(der) != token.fingerprint:
