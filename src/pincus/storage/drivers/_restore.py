@@ -7,6 +7,11 @@ unchanged (a ctime below the trust time and the same metadata, as ``_copy.reusab
 keeps the files' ctimes, so the next snapshot can still share them; rsync's restore stats every
 file too, but then rewrites the live tree in place, which a crash leaves half done.
 
+Two planners give the same answer: ``_listing`` compares find(1) listings (the snapshot's is
+recorded when it is made; the live tree is listed by two processes), ~4x faster on 100k entries;
+the walk here stats both trees from Python and serves claims on another snapshot (inode checks)
+and a failed listing.
+
 Moving subtrees out of the live volume before the swap is made crash-safe by a journal that is
 written before the first move and lets recover() put every moved subtree back.
 """
@@ -14,13 +19,17 @@ written before the first move and lets recover() put every moved subtree back.
 from __future__ import annotations
 
 import errno
+import logging
 import os
-import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from pincus.storage.drivers._copy import SKIP_XATTRS, Reuse, _join, _under
+from pincus.storage.drivers import _listing
+from pincus.storage.drivers._copy import Reuse, _join, _under
+from pincus.storage.drivers._listing import same_meta, verify_other, xattrs
 from pincus.storage.drivers._parallel import WorkPool
+
+log = logging.getLogger(__name__)
 
 # Mostly Python per entry: extra threads only add GIL convoys (measured 0.16 s vs 0.25 s per 20k entries).
 PLAN_WORKERS = 1
@@ -30,25 +39,11 @@ def _parent(rel: str) -> str:
     return rel.rpartition("/")[0]
 
 
-def _xattrs(path: str) -> dict[str, bytes]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-        return {n: os.getxattr(path, n, follow_symlinks=False) for n in names if n not in SKIP_XATTRS}
-    except OSError as exc:
-        if exc.errno in (errno.EOPNOTSUPP, errno.ENODATA):
-            return {}
-        raise
-
-
 def _lstat(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-
-
-def _same_meta(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_mode, a.st_uid, a.st_gid, a.st_mtime_ns) == (b.st_mode, b.st_uid, b.st_gid, b.st_mtime_ns)
 
 
 class _Planner:
@@ -115,10 +110,10 @@ class _Planner:
                         and (self.same_base or self._same_inode(_join(rel, name), st))
                     )
                 else:
-                    clean = self._same_other(rel, name, e, other)
+                    clean = self._same_other(rel, name)
         if clean and rel:
             s, lv = _under(self.snap, rel), _under(self.live, rel)
-            clean = _same_meta(os.lstat(s), os.lstat(lv)) and _xattrs(s) == _xattrs(lv)
+            clean = same_meta(os.lstat(s), os.lstat(lv)) and xattrs(s) == xattrs(lv)
         self.verdicts[rel] = (clean, subdirs)
 
     def _same_inode(self, rel: str, st: os.stat_result) -> bool:
@@ -126,15 +121,9 @@ class _Planner:
         known = _lstat(f"{self.reuse.base}/{rel}")
         return known is not None and (known.st_dev, known.st_ino) == (st.st_dev, st.st_ino)
 
-    def _same_other(self, rel: str, name: str, e: os.DirEntry[str], other: os.DirEntry[str]) -> bool:
+    def _same_other(self, rel: str, name: str) -> bool:
         """Symlinks and special files: same metadata, target or device numbers, and xattrs."""
-        st, lst = e.stat(follow_symlinks=False), other.stat(follow_symlinks=False)
-        s, lv = f"{_under(self.snap, rel)}/{name}", f"{_under(self.live, rel)}/{name}"
-        if stat.S_ISREG(lst.st_mode) or not _same_meta(st, lst) or st.st_rdev != lst.st_rdev:
-            return False
-        if stat.S_ISLNK(st.st_mode) and os.readlink(s) != os.readlink(lv):
-            return False
-        return _xattrs(s) == _xattrs(lv)
+        return verify_other(f"{_under(self.snap, rel)}/{name}", f"{_under(self.live, rel)}/{name}")
 
     def maximal_clean(self) -> list[str]:
         """The topmost directories whose whole subtree is equal (the root itself never moves)."""
@@ -150,7 +139,24 @@ class _Planner:
 def plan_moves(
     snap: Path, live: Path, reuse: Reuse, exclude: Iterable[str] = (), workers: int = PLAN_WORKERS
 ) -> list[str]:
-    """Relative paths of the live subdirectories that may be renamed into the restored tree."""
+    """Relative paths of the live subdirectories that may be renamed into the restored tree.
+
+    A claim on the restored snapshot itself is checked from find(1) listings (``_listing``);
+    a claim on another snapshot needs inode checks, and a failed listing falls back: both walk
+    the trees here.
+    """
+    if os.fsdecode(reuse.base) == os.fsdecode(snap):
+        try:
+            return _listing.plan(snap, live, reuse.trusted_before_ns, exclude)
+        except _listing.ListingError as exc:
+            log.warning("Comparing %s with %s by walking both trees: %s", snap, live, exc)
+    return walk_plan(snap, live, reuse, exclude, workers)
+
+
+def walk_plan(
+    snap: Path, live: Path, reuse: Reuse, exclude: Iterable[str] = (), workers: int = PLAN_WORKERS
+) -> list[str]:
+    """plan_moves by statting both trees from Python."""
     with WorkPool(workers) as pool:
         planner = _Planner(snap, live, reuse, tuple(exclude), pool)
         pool.submit(planner.scan, "")

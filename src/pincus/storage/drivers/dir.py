@@ -11,6 +11,8 @@ Markers (top-level names starting with ``.pincus-``, never copied):
   "new_disk_bytes"}``.
   Live files with a ctime below ``trusted_before_ns`` (the filesystem time when the copy
   started) and the same metadata hold the same bytes as this tree.
+* ``<snapshot>/.pincus-listing``: the snapshot's find(1) listing (``_listing``), so that a restore
+  lists only the live tree to find the subtrees it can move back whole.
 * ``<volume>/.pincus-base.json``: ``{"base", "id", "trusted_before_ns"}``, written when a
   volume was made from an immutable tree (restore, copy of a snapshot or image): the same
   claim, for that tree.
@@ -49,6 +51,7 @@ from pincus.storage.drivers._copy import (
     fs_tick_ns,
     sync_tree,
 )
+from pincus.storage.drivers._listing import ListingError, write_manifest
 from pincus.storage.drivers._parallel import remove_tree
 from pincus.storage.drivers._restore import plan_moves, undo_moves
 from pincus.storage.drivers.base import IMAGE, DriverInfo, Filler, Freezer, Volume
@@ -93,8 +96,13 @@ def _write_marker(root: Path, name: str, data: dict[str, Any]) -> None:
     os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _mark_immutable(path: Path, trusted_before_ns: int, stats: CopyStats | None) -> None:
-    """Write the snapshot marker."""
+def _mark_immutable(path: Path, trusted_before_ns: int, stats: CopyStats | None, listing: bool = True) -> None:
+    """Write the marker, and for a snapshot the listing that restores compare the live tree with."""
+    if listing:
+        try:
+            write_manifest(path)
+        except (ListingError, OSError) as exc:  # restores then list the snapshot themselves
+            log.warning("No listing recorded for %s: %s", path, exc)
     marker = {"id": uuid.uuid4().hex, "trusted_before_ns": trusted_before_ns}
     marker["disk_bytes"] = stats.disk_bytes if stats else -1
     marker["new_disk_bytes"] = stats.new_disk_bytes if stats else -1
@@ -169,7 +177,7 @@ class DirDriver(LayoutDriver):
             rev.add(lambda: remove_tree(tmp))
             filler(tmp)
             if vol.type == IMAGE or vol.is_snapshot:
-                _mark_immutable(tmp, 0, None)
+                _mark_immutable(tmp, 0, None, listing=vol.is_snapshot)
             os.rename(tmp, final)
             rev.success()
 
