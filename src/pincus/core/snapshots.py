@@ -201,7 +201,9 @@ class Snapshots:
         driver = self.st.driver(rec.pool)
         vol = self.instances.volume(rec)
         failpoints.hit("restore-intent-recorded")
-        await self.st.blocking(driver.restore_snapshot, vol, vol.snapshot(snap.name))
+        replaced = await self.st.blocking(driver.restore_snapshot, vol, vol.snapshot(snap.name), True)
+        for path in replaced:  # after the answer: the restored instance need not wait (recovery redoes it)
+            self.st.background(self.st.blocking(driver.delete_path, path), f"deleting {path}")
         failpoints.hit("restore-swapped")
         if not disk_only:
             keep = {k: v for k, v in rec.config.items() if k in ("volatile.uuid", "volatile.last_state.power")}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pincus.core.errors import StorageError
 from pincus.storage.drivers import btrfs_utils as bu
-from pincus.storage.drivers._common import DELETE, OLD, LayoutDriver
+from pincus.storage.drivers._common import OLD, LayoutDriver
 from pincus.storage.drivers.base import Freezer, Volume
 
 RECV = ".tmp-recv-"
@@ -157,8 +157,7 @@ class Receiver:
             self._fresh(old)
             os.rename(live, old)
             os.rename(new, live)
-            garbage.append(old.with_name(f"{DELETE}{uuid_mod.uuid4().hex[:12]}"))
-            os.rename(old, garbage[-1])  # deleted after the operation (recovery deletes .delete-*)
+            garbage.append(self.driver.set_aside(old))  # deleted after the operation
         else:
             os.rename(new, live)
         if new != staging.path and os.path.lexists(staging.path):

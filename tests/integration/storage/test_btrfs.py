@@ -113,6 +113,25 @@ def test_restore_delete_and_rename(pool: BtrfsDriver) -> None:
     assert os.listdir(pool.pool_path / "containers") == []
 
 
+def test_restore_can_leave_the_old_subvolume_for_later(pool: BtrfsDriver) -> None:
+    pool.create_volume(C1, fill)
+    pool.create_snapshot(C1.snapshot("s0"))
+    before = digest(pool.volume_path(C1))
+    (pool.volume_path(C1) / "rootfs/after").write_text("x")
+    replaced = pool.restore_snapshot(C1, C1.snapshot("s0"), defer_delete=True)
+    assert digest(pool.volume_path(C1)) == before
+    assert len(replaced) == 1 and replaced[0].name.startswith(".delete-")
+    assert (replaced[0] / "rootfs/after").read_text() == "x"  # the replaced tree, set aside whole
+    assert pool.list_snapshots(C1) == ["s0"]
+    pool.delete_path(replaced[0])
+    assert not replaced[0].exists()
+    again = pool.restore_snapshot(C1, C1.snapshot("s0"), defer_delete=True)
+    assert "Deleted leftover" in " ".join(pool.recover())  # as after a crash before the deletion
+    assert not again[0].exists()
+    pool.delete_volume(C1)
+    assert all_subvolumes(pool) == []
+
+
 def test_nested_subvolumes_are_snapshotted_restored_and_deleted(pool: BtrfsDriver) -> None:
     pool.create_volume(C1, fill)
     live = pool.volume_path(C1)

@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -210,6 +211,13 @@ class LayoutDriver:
     def delete_path(self, path: Path) -> None:
         """Delete a volume, snapshot or work tree at path; missing is not an error."""
         raise NotImplementedError
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename path to a unique hidden name beside it, to be deleted later with delete_path;
+        recover() deletes what a crash leaves there."""
+        aside = path.with_name(f"{DELETE}{uuid.uuid4().hex[:12]}")
+        os.rename(path, aside)
+        return aside
 
     def usage(self) -> tuple[int, int]:
         """Bytes (used, total) of the filesystem under the pool."""

@@ -241,8 +241,9 @@ class BtrfsDriver(LayoutDriver):
             os.rename(tmp, final)
             rev.success()
 
-    def restore_snapshot(self, vol: Volume, snap_vol: Volume) -> None:
-        """Swap in a writable snapshot of the snapshot; the old subvolume is deleted afterwards."""
+    def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
+        """Swap in a writable snapshot of the snapshot; the old subvolume is deleted afterwards
+        (by the caller with defer_delete)."""
         live, snap = self.check_source(vol), self.check_source(snap_vol)
         aside, old = self.layout.work_path(vol, RESTORE), self.layout.work_path(vol, OLD)
         with failing("restoring", vol, self.pool_name, f' from snapshot "{snap_vol.snapshot_name}"'):
@@ -255,7 +256,10 @@ class BtrfsDriver(LayoutDriver):
                 rev.add(lambda: os.rename(old, live))
                 os.rename(aside, live)
                 rev.success()
+            if defer_delete:
+                return [self.set_aside(old)]
             bu.delete_tree(old)
+            return []
 
     def volume_size(self, vol: Volume) -> int:
         """Exclusive bytes from the qgroup in sysfs (no fork); -1 when quotas are off."""

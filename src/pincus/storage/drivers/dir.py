@@ -232,7 +232,7 @@ class DirDriver(LayoutDriver):
             os.rename(tmp, final)
             rev.success()
 
-    def restore_snapshot(self, vol: Volume, snap_vol: Volume) -> None:
+    def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
         """Replace vol's content with the snapshot's, swapping in one step; other snapshots stay.
 
         The restored tree is built aside: live subtrees proven equal to the snapshot's are renamed
@@ -260,12 +260,16 @@ class DirDriver(LayoutDriver):
                 os.rename(aside, live)
                 rev.success()
             journal.unlink()
+            # Deleted now even with defer_delete: what is left is small (moved subtrees are gone),
+            # and unlinking its names bumps the ctime of files hard-linked into the restored tree,
+            # which must happen before the trust stamp below, or the next snapshot copies them.
             try:
                 remove_tree(old)
             except OSError:
                 log.exception("Leaving %s to recover()", old)  # the restore itself is complete
-                return
+                return []
             self._write_base(live, snap, fs_tick_ns(live))
+            return []
 
     def recover(self) -> list[str]:
         """Put back subtrees an interrupted restore moved, then clean every other leftover."""

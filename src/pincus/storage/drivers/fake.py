@@ -101,12 +101,13 @@ class FakeDriver(LayoutDriver):
         self._call("create_snapshot", snap_vol.name)
         self._copy(snap_vol.parent(), snap_vol, freeze)
 
-    def restore_snapshot(self, vol: Volume, snap_vol: Volume) -> None:
-        """Replace the volume directory with a copy of the snapshot."""
+    def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
+        """Replace the volume directory with a copy of the snapshot (nothing is left to delete)."""
         self._call("restore_snapshot", vol.name)
         live, snap = self.check_source(vol), self.check_source(snap_vol)
         shutil.rmtree(live)
         shutil.copytree(snap, live, symlinks=True)
+        return []
 
     def volume_size(self, vol: Volume) -> int:
         """Sum of the file sizes in the volume."""
