@@ -199,3 +199,17 @@ def test_snapshot_records_its_listing_and_copies_skip_it(driver: DirDriver) -> N
     assert not (live / _listing.MANIFEST).exists()
     driver.restore_snapshot(C1, C1.snapshot("s0"))
     assert not (live / _listing.MANIFEST).exists()
+
+
+def test_split_points_through_a_symlink_are_dropped(driver: DirDriver, tmp_path: Path) -> None:
+    snap, live, _ = _paths(driver)
+    outside = tmp_path / "outside"
+    (outside / "d0").mkdir(parents=True)
+    usr = live / "rootfs/usr"
+    os.rename(usr, live / "rootfs/usr-moved")
+    usr.symlink_to(outside)  # what a container may do to its own tree
+    recorded = _listing.Listing(b"", b"", b"rootfs/usr/d0\0rootfs/etc\0rootfs/usr-moved/d1")
+    assert _listing._live_split(live, recorded) == {
+        "rootfs/etc": os.lstat(live / "rootfs/etc").st_ino,
+        "rootfs/usr-moved/d1": os.lstat(live / "rootfs/usr-moved/d1").st_ino,
+    }

@@ -236,9 +236,13 @@ def write_manifest(tree: Path) -> None:
     (listing,) = list_trees((tree, None, {}))
     listing = Listing(listing.entries, listing.links, b"\0".join(listing.half()))
     tmp = tree / f"{MANIFEST}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(listing.pack())
-    os.rename(tmp, tree / MANIFEST)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(listing.pack())
+        os.rename(tmp, tree / MANIFEST)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_manifest(tree: Path) -> Listing | None:
@@ -315,12 +319,19 @@ def _verified(snap: Path, live: Path, path: bytes) -> bool:
 
 
 def _live_split(live: Path, recorded: Listing) -> dict[str, int]:
-    """The recorded split subdirectories that are directories in the live tree too, with their inodes."""
+    """The recorded split subdirectories that are directories in the live tree too, with their
+    inodes. A path through a symlink is dropped: the container owns the tree, and find(1) resolves
+    the components of its starting points."""
     split: dict[str, int] = {}
+    real = os.path.realpath(live)
     for rel in recorded.split.split(b"\0") if recorded.split else []:
-        st = _lstat(os.fsdecode(live / os.fsdecode(rel)))
-        if st is not None and stat.S_ISDIR(st.st_mode) and not rel.startswith((b"-", b"(", b")", b"!", b",")):
-            split[os.fsdecode(rel)] = st.st_ino
+        name = os.fsdecode(rel)
+        path = os.path.join(real, name)
+        if rel.startswith((b"-", b"(", b")", b"!", b",")) or os.path.realpath(path) != path:
+            continue
+        st = _lstat(path)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            split[name] = st.st_ino
     return split
 
 
