@@ -33,6 +33,7 @@ _HEADER = b"pincus-listing 2\n"
 _FILE = "%y %m %U %G %s %T@"
 _OTHER = "%y %m %U %G %T@"  # directories and device nodes: no size
 _ENV = {"LC_ALL": "C", "PATH": "/usr/bin:/bin"}
+SPLIT_ABOVE = 20_000  # entries; one find(1) lists 100k in ~0.35 s here, two in ~0.25 s
 
 
 class ListingError(Exception):
@@ -98,13 +99,16 @@ class Listing:
         it = iter(fields)
         return set(zip(it, it, strict=True))
 
-    def half(self, most: int = 64) -> list[bytes]:
-        """Up to ``most`` disjoint subdirectories holding about half of the entries."""
+    def half(self, most: int = 64, least: int = SPLIT_ABOVE) -> list[bytes]:
+        """Up to ``most`` disjoint subdirectories holding about half of the entries; none for a
+        tree of fewer than ``least`` entries (a second process would cost more than it saves)."""
         direct: dict[bytes, int] = {}
         for rec in self.entries.split(b"\0"):
             parent = rec.partition(b"/")[2].rpartition(b"/")[0]
             direct[parent] = direct.get(parent, 0) + 1
         total = sum(direct.values())
+        if total < least:
+            return []
         size: dict[bytes, int] = {}
         for d, n in direct.items():
             while d:
