@@ -1,7 +1,7 @@
 """Snapshots, side by side: pincus CLI on pincusd vs incus CLI on a real incusd, dir and btrfs pools.
 
     .venv/bin/python bench/bench_snapshots.py [--size small|large|both] [--driver dir|btrfs|both]
-                                              [--runs N] [--json FILE]
+                                              [--runs N] [--dir-fs root|ext4] [--json FILE]
 
 Per driver and size, on one instance per daemon:
   1. `snapshot create` on the RUNNING instance, after a small change (runs x); a ticker inside the
@@ -19,8 +19,12 @@ import argparse
 import os
 import secrets
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +56,7 @@ from ticker import Ticker, boottime  # noqa: E402
 
 GIB = 1 << 30
 BTRFS_POOL_SIZE = "12GiB"
+EXT4_SIZE = 24 * GIB  # per daemon, sparse: instance, snapshots and copies of the large shape
 DEFAULT_RUNS = {"small": 5, "large": 3}
 # A change before every snapshot, so consecutive snapshots differ as they do in real use.
 CHANGE = {"small": (1 << 20, 0), "large": (10 << 20, 100)}  # (new file bytes, 4 KiB files rewritten)
@@ -239,6 +244,39 @@ def create_btrfs_pools(d: Daemons) -> str:
     return name
 
 
+@contextmanager
+def ext4_mounts(daemons: list[str]) -> Iterator[dict[str, Path]]:
+    """A fresh ext4 per daemon (mkfs.ext4's defaults, so with a journal) on a sparse loop file under
+    /var/tmp, mounted by the benchmark and unmounted by it afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="pincus-bench-ext4-", dir="/var/tmp"))
+    mounts: dict[str, Path] = {}
+    try:
+        for name in daemons:
+            image, point = base / f"{name}.img", base / name
+            with open(image, "wb") as fh:
+                fh.truncate(EXT4_SIZE)
+            subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+            point.mkdir()
+            subprocess.run(["mount", "-o", "loop", str(image), str(point)], check=True)
+            mounts[name] = point
+            (point / "pool").mkdir()
+        yield mounts
+    finally:
+        for point in mounts.values():
+            subprocess.run(["umount", "-l", str(point)], check=False)  # -o loop: the device goes too
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def create_ext4_dir_pools(d: Daemons, mounts: dict[str, Path]) -> str:
+    """A dir pool of the same name on both daemons, each on its own fresh ext4."""
+    name = f"dext4-{secrets.token_hex(2)}"
+    d.incusd.run("storage", "create", name, "dir", f"source={mounts['incusd'] / 'pool'}")
+    d.incusd.pools.append(name)
+    d.pincusd.pools.append(name)
+    d.pincus.run("storage", "create", name, "dir", f"source={mounts['pincusd'] / 'pool'}")
+    return name
+
+
 def needed_bytes(sizes: list[str], drivers: list[str], runs: dict[str, int], targets: int) -> int:
     """Rough peak disk use under /var/tmp: template + every target's instance, snapshots and copies."""
     if "large" not in sizes:
@@ -316,6 +354,7 @@ class Plan:
     runs: dict[str, int]
     labels: list[str]
     interleave_deletes: bool = False
+    dir_fs: str = "root"
 
 
 def run_all(plan: Plan, res: Results, stalls: Results) -> tuple[str, bool]:
@@ -328,9 +367,12 @@ def run_all(plan: Plan, res: Results, stalls: Results) -> tuple[str, bool]:
             t0 = time.monotonic()
             template = generate(LARGE)
             progress(f"template {template} ready in {time.monotonic() - t0:.0f} s")
-        with side_by_side() as d:
+        ext4 = plan.dir_fs == "ext4" and "dir" in plan.drivers
+        with ext4_mounts(["pincusd", "incusd"] if ext4 else []) as mounts, side_by_side() as d:
             header = report_header("Snapshots", d)
-            pools = {"dir": "default"}
+            pools = {"dir": create_ext4_dir_pools(d, mounts) if ext4 else "default"}
+            where = "a fresh ext4 (with a journal) on a loop file per daemon" if ext4 else "the root ext4 (no journal)"
+            header += f"\n* dir pools on {where}"
             if "btrfs" in plan.drivers:
                 pools["btrfs"] = create_btrfs_pools(d)
             by_label = {t.label: t for t in (d.pincus, d.incus, d.incus_on_pincusd)}
@@ -381,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--incus-client", action="store_true",
                     help="add a third column: the stock incus client against pincusd (server-side cost)")
     ap.add_argument("--json", help="also write raw samples to this file")
+    ap.add_argument("--dir-fs", choices=["root", "ext4"], default="root",
+                    help="where the dir pools live: the root filesystem, or a fresh ext4 loop file per daemon")
     ap.add_argument("--interleave-deletes", action="store_true",
                     help="delete each copy before the next copy (the order before 2026-11-26 14:30)")
     opts = ap.parse_args(argv)
@@ -389,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(sizes=sizes, drivers=["btrfs", "dir"] if opts.driver == "both" else [opts.driver],
                 runs={s: opts.runs or DEFAULT_RUNS[s] for s in sizes},
                 labels=["pincus", "incus"] + (["incus→pincusd"] if opts.incus_client else []),
-                interleave_deletes=opts.interleave_deletes)
+                interleave_deletes=opts.interleave_deletes, dir_fs=opts.dir_fs)
 
     free = shutil.disk_usage("/var/tmp").free
     need = needed_bytes(plan.sizes, plan.drivers, plan.runs, len(plan.labels))

@@ -8,7 +8,7 @@ keeps the files' ctimes, so the next snapshot can still share them; rsync's rest
 file too, but then rewrites the live tree in place, which a crash leaves half done.
 
 Two planners give the same answer: ``_listing`` compares find(1) listings (the snapshot's is
-recorded when it is made; the live tree is listed by two processes), ~4x faster on 100k entries;
+recorded when it is made; the live tree is listed by two processes), 2-3x faster on 100k entries;
 the walk here stats both trees from Python and serves claims on another snapshot (inode checks)
 and a failed listing.
 
