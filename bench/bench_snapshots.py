@@ -7,7 +7,7 @@ Per driver and size, on one instance per daemon:
   1. `snapshot create` on the RUNNING instance, after a small change (runs x); a ticker inside the
      container prints /proc/uptime every 20 ms and the largest gap during each snapshot is its stall;
   2. `snapshot restore` of the newest snapshot on the stopped instance, after a new file (runs x);
-  3. `copy INST/SNAP NEW` then `delete NEW` (runs x);
+  3. `copy INST/SNAP NEW` (runs x), then `delete NEW` of each copy (runs x);
   4. `snapshot delete` (runs x).
 Sizes: small = the bare busybox image; large = busybox + 2.4 GiB in 100,200 files (snapdata.py),
 generated once into a template dir under /var/tmp and copied into each rootfs on the host.
