@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pincus.storage.drivers import _listing
-from pincus.storage.drivers._copy import Reuse, _join, _under
+from pincus.storage.drivers._copy import Reuse, _join, _lstat, _under
 from pincus.storage.drivers._listing import same_meta, verify_other, xattrs
 from pincus.storage.drivers._parallel import WorkPool
 
@@ -37,13 +37,6 @@ PLAN_WORKERS = 1
 
 def _parent(rel: str) -> str:
     return rel.rpartition("/")[0]
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 class _Planner:
