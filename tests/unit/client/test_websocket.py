@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import threading
@@ -46,13 +47,16 @@ def _serve(path: Path, expected: int, statuses: dict[str, int]) -> threading.Thr
                 status = statuses.get(target.rsplit("=", 1)[-1], 101)
                 if status == 101:
                     head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-                    conn.sendall(head + encode_frame(TEXT, target.encode(), masked=False))
+                    answer = head + encode_frame(TEXT, target.encode(), masked=False)
                 else:
                     body = b'{"type":"error","error":"Wrong secret","error_code":403}'
-                    conn.sendall(
+                    answer = (
                         b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
                     )
+                # A client that saw a refused handshake closes the others, maybe before this answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    conn.sendall(answer)
         finally:
             for conn, _ in conns:
                 conn.close()
