@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+from collections.abc import Callable
 
 
 async def read_fd(fd: int, size: int = 65536) -> bytes:
@@ -31,23 +32,22 @@ async def write_fd(fd: int, data: bytes) -> None:
         except BlockingIOError:
             pass
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_writer(fd, _wake, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_writer(fd)
+        await _ready(fd, loop.add_writer, loop.remove_writer)
 
 
 async def wait_readable(fd: int) -> None:
     """Wait until fd is readable (a pidfd: its process has exited)."""
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(fd, _wake, ready)
+    await _ready(fd, loop.add_reader, loop.remove_reader)
+
+
+async def _ready(fd: int, watch: Callable[..., object], unwatch: Callable[[int], object]) -> None:
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    watch(fd, _wake, ready)
     try:
         await ready
     finally:
-        loop.remove_reader(fd)
+        unwatch(fd)
 
 
 def _wake(ready: asyncio.Future[None]) -> None:

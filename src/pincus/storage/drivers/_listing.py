@@ -33,6 +33,7 @@ _HEADER = b"pincus-listing 2\n"
 _FILE = "%y %m %U %G %s %T@"
 _OTHER = "%y %m %U %G %T@"  # directories and device nodes: no size
 _ENV = {"LC_ALL": "C", "PATH": "/usr/bin:/bin"}
+_LINKS = "/dev/fd/LINKS"  # stands for the symlink output's fd until _run opens it
 SPLIT_ABOVE = 20_000  # entries; one find(1) lists 100k in ~0.35 s here, two in ~0.25 s
 
 
@@ -160,15 +161,15 @@ def _stamp(ns: int) -> str:
     return f"@{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
-def _branches(links_fd: int, trusted_before_ns: int | None, path: str) -> list[str]:
+def _branches(trusted_before_ns: int | None, path: str) -> list[str]:
     """find(1)'s expression printing every entry (``path`` is %P or %p); with a trust time,
     live entries whose ctime is not older get " n" and device nodes " v" (see the module doc)."""
     live = trusted_before_ns is not None
     newer = ["-newerct", _stamp(trusted_before_ns - 1)] if live else []  # strict: ctime >= trust
     name, link = f"/{path}\\0", f"/{path}\\0%l\\0"
     branches = [
-        ["-type", "l", *newer, "-fprintf", f"/dev/fd/{links_fd}", _FILE + " n" + link] if live else [],
-        ["-type", "l", "-fprintf", f"/dev/fd/{links_fd}", _FILE + link],
+        ["-type", "l", *newer, "-fprintf", _LINKS, _FILE + " n" + link] if live else [],
+        ["-type", "l", "-fprintf", _LINKS, _FILE + link],
         ["(", "-type", "b", "-o", "-type", "c", ")", "-printf", _OTHER + (" v" if live else "") + name],
         ["-type", "d", *newer, "-printf", _OTHER + " n" + name] if live else [],
         ["-type", "d", "-printf", _OTHER + name],
@@ -184,25 +185,25 @@ def _branches(links_fd: int, trusted_before_ns: int | None, path: str) -> list[s
 def _commands(
     root: Path, trusted_before_ns: int | None, split: dict[str, int]
 ) -> list[tuple[Path, list[str]]]:
-    """find(1) argument lists (with /dev/fd/-1 for the symlink output) listing root, run in root:
+    """find(1) argument lists (with _LINKS for the symlink output) listing root, run in root:
     one for the whole tree, or with ``split`` (subdirectory: inode), one for those subtrees and
     one for the rest (pruned by inode: find tests -path before anything else, per entry)."""
     if not split:
-        return [(root, ["find", ".", "-mindepth", "1", *_branches(-1, trusted_before_ns, "%P")])]
+        return [(root, ["find", ".", "-mindepth", "1", *_branches(trusted_before_ns, "%P")])]
     prune: list[str] = []
     for ino in split.values():
         prune += ["-inum", str(ino), "-o"]
     rest = ["find", ".", "-mindepth", "1", "-type", "d", "(", *prune[:-1], ")", "-prune", "-o"]
     return [
-        (root, ["find", *split, *_branches(-1, trusted_before_ns, "%p")]),
-        (root, [*rest, *_branches(-1, trusted_before_ns, "%P")]),
+        (root, ["find", *split, *_branches(trusted_before_ns, "%p")]),
+        (root, [*rest, *_branches(trusted_before_ns, "%P")]),
     ]
 
 
 def _run(cwd: Path, args: list[str], out: list[Listing | BaseException], key: int) -> None:
     try:
         with tempfile.TemporaryFile() as links, tempfile.TemporaryFile() as entries:
-            args = [a.replace("/dev/fd/-1", f"/dev/fd/{links.fileno()}") for a in args]
+            args = [f"/dev/fd/{links.fileno()}" if a == _LINKS else a for a in args]
             done = subprocess.run(
                 args, cwd=cwd, stdout=entries, stderr=subprocess.PIPE, env=_ENV,
                 pass_fds=(links.fileno(),), check=False,
