@@ -60,9 +60,10 @@ async def serve(root: Path, group: str) -> None:
     if not st.store.profiles():
         st.store.create_profile(ProfileRecord(name="default", description="Default Incus profile"))
     services = Services.build(st)
-    for line in services.pools.load_all():
-        log.warning("storage recovery: %s", line)
+    services.pools.load_all()
     await recover(services)
+    for line in services.pools.clean_all():
+        log.warning("storage recovery: %s", line)
     app = build_app(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -11,7 +11,8 @@ from pincus.db.records import InstanceRecord, SnapshotRecord
 from pincus.db.store import from_db_time
 from pincus.runtime.base import FROZEN, RUNNING, ContainerState
 
-STATUS_CODES = {RUNNING: 103, "Stopped": 102, FROZEN: 110, "Error": 112}
+ERROR = "Error"
+STATUS_CODES = {RUNNING: 103, "Stopped": 102, FROZEN: 110, ERROR: 112}
 
 
 def t(value: str) -> str:
@@ -24,10 +25,15 @@ def instance_etag(rec: InstanceRecord) -> list[Any]:
     return [rec.architecture, rec.config, rec.devices, rec.ephemeral, rec.profiles]
 
 
+def _status(rec: InstanceRecord, state: ContainerState) -> str:
+    """The runtime's status, or Error while recovery could not settle an interrupted change."""
+    return ERROR if rec.error else state.status
+
+
 def instance(st: State, rec: InstanceRecord, state: ContainerState) -> dict[str, Any]:
-    """The Instance object."""
+    """The Instance object; ``error`` (beyond Incus) says why its status is Error."""
     config, devices = expand(st.store, rec.profiles, rec.config, rec.devices)
-    return {
+    out = {
         "architecture": rec.architecture,
         "config": rec.config,
         "devices": rec.devices,
@@ -39,21 +45,24 @@ def instance(st: State, rec: InstanceRecord, state: ContainerState) -> dict[str,
         "expanded_config": config,
         "expanded_devices": devices,
         "name": rec.name,
-        "status": state.status,
-        "status_code": STATUS_CODES.get(state.status, 112),
+        "status": _status(rec, state),
+        "status_code": STATUS_CODES.get(_status(rec, state), 112),
         "last_used_at": t(rec.last_used_at),
         "location": "none",
         "type": "container",
         "project": "default",
     }
+    if rec.error:
+        out["error"] = rec.error
+    return out
 
 
 def instance_state(rec: InstanceRecord, state: ContainerState, disk_usage: int | None = None) -> dict[str, Any]:
     """The InstanceState object (the stock client dereferences every part of it)."""
     running = state.status != "Stopped"
     return {
-        "status": state.status,
-        "status_code": STATUS_CODES.get(state.status, 112),
+        "status": _status(rec, state),
+        "status_code": STATUS_CODES.get(_status(rec, state), 112),
         "disk": {"root": {"usage": disk_usage or 0, "total": 0}} if disk_usage is not None else {},
         "memory": {"usage": state.memory_usage, "usage_peak": state.memory_peak,
                    "total": state.memory_total, "swap_usage": 0, "swap_usage_peak": 0},

@@ -114,6 +114,8 @@ def render_info(inst: dict[str, Any], clustered: bool = False) -> str:
         f"Type: {kind} (ephemeral)" if inst.get("ephemeral") else f"Type: {kind}",
         f"Architecture: {inst.get('architecture', '')}",
     ]
+    if inst.get("error"):  # pincusd: why recovery left the instance in status Error
+        lines.insert(3, f"Error: {inst['error']}")
     if inst.get("location") and clustered:
         lines.append(f"Location: {inst['location']}")
     pid = state.get("pid", 0)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pincus.core import names
+from pincus.core import failpoints, names
 from pincus.core.config_keys import is_true, validate_config
 from pincus.core.errors import Conflict, InvalidArgument, NotFound
 from pincus.core.events import INSTANCE_CREATED, INSTANCE_DELETED, INSTANCE_RENAMED, INSTANCE_UPDATED
@@ -17,13 +17,15 @@ from pincus.core.images import Images
 from pincus.core.profiles import check_profiles_exist, expand, root_disk_pool
 from pincus.core.revert import Reverter
 from pincus.core.state import State
-from pincus.db.records import InstanceRecord
+from pincus.db.records import InstanceRecord, JournalRecord
 from pincus.db.schema import CREATING, DELETING, READY
 from pincus.db.store import db_time
 from pincus.runtime.base import FROZEN, STOPPED
 from pincus.storage.drivers.base import CONTAINER, Freezer, Volume
 
 Devices = dict[str, dict[str, str]]
+RENAME = "rename"  # journal kind: an instance rename; its one phase
+STARTED = "started"
 NEVER_USED = datetime(1970, 1, 1, tzinfo=timezone.utc)  # Incus's last_used_at of a never-started instance
 
 
@@ -55,6 +57,25 @@ class Instances:
         if "/" in name:
             raise InvalidArgument("Invalid instance name")
         return self.st.store.get_instance(name)
+
+    @asynccontextmanager
+    async def changing(self, name: str, unsettled_ok: bool = False) -> AsyncIterator[InstanceRecord]:
+        """Hold the instance's lock and yield its record, for a change. An instance whose last
+        interrupted change recovery could not settle (``error``) refuses changes until it is settled
+        (at every daemon start and scheduler tick), except those that pass ``unsettled_ok``."""
+        async with self.st.locks.hold(f"instance:{name}"):
+            rec = self.get(name)
+            if rec.error and not unsettled_ok:
+                raise Conflict(f'Instance "{name}" has an unfinished change that could not be settled '
+                               f"(it is retried at every daemon start and every minute): {rec.error}")
+            yield rec
+
+    @asynccontextmanager
+    async def reading(self, name: str) -> AsyncIterator[InstanceRecord]:
+        """Hold the instance's lock shared (writers wait) and yield its record, for a reader that
+        needs one consistent state for a while: a copy, a publish, a transfer."""
+        async with self.st.locks.share(f"instance:{name}"):
+            yield self.get(name)
 
     def expanded(self, rec: InstanceRecord) -> tuple[dict[str, str], Devices]:
         """Effective config and devices (profiles applied)."""
@@ -136,7 +157,9 @@ class Instances:
     async def create(self, rec: InstanceRecord, source: dict[str, Any]) -> InstanceRecord:
         """Create the record and its volume; on any failure nothing is left."""
         kind = source.get("type") or "none"
-        async with self.st.locks.hold(f"instance:{rec.name}"):
+        # A copy reads its source for a while: restores, deletes and renames of it wait.
+        readers = [f"instance:{str(source.get('source', '')).partition('/')[0]}"] if kind == "copy" else []
+        async with self.st.locks.hold_all([f"instance:{rec.name}"], readers):
             with Reverter() as rev:
                 stamp_new(rec, "copy" if kind == "copy" else "create")
                 if kind == "image":
@@ -196,8 +219,7 @@ class Instances:
 
     async def update(self, name: str, put: dict[str, Any], patch: bool) -> None:
         """Apply an InstancePut (PUT replaces, PATCH merges) to config, devices, profiles."""
-        async with self.st.locks.hold(f"instance:{name}"):
-            rec = self.get(name)
+        async with self.changing(name) as rec:
             volatile = {k: v for k, v in rec.config.items() if k.startswith("volatile.")}
             if "config" in put and put["config"] is not None:
                 config = {str(k): str(v) for k, v in put["config"].items()}
@@ -221,28 +243,44 @@ class Instances:
         self.st.hub.lifecycle(INSTANCE_UPDATED, instance_url(name))
 
     async def rename(self, name: str, new_name: str) -> None:
-        """Rename a stopped instance, its volume and its snapshots."""
+        """Rename a stopped instance, its volume and its snapshots (journaled: a crash at any step
+        is finished by recovery)."""
         names.validate_instance_name(new_name)
-        async with self.st.locks.hold(f"instance:{name}"):
+        async with self.st.locks.hold_all([f"instance:{name}", f"instance:{new_name}"]):  # both names
             rec = self.get(name)
+            if rec.error:
+                raise Conflict(f'Instance "{name}" has an unfinished change that could not be settled: {rec.error}')
             if self.is_running(rec):
                 raise InvalidArgument("Renaming of running instance not allowed")
             if self._exists_any(new_name):
                 raise Conflict(f'Name "{new_name}" already in use')
-            driver = self.st.driver(rec.pool)
-            with Reverter() as rev:
-                await self.st.blocking(driver.rename_volume, self.volume(rec), new_name)
-                rev.add(lambda: driver.rename_volume(Volume(rec.pool, CONTAINER, new_name), name))
-                rec.name = new_name
-                self.st.store.update_instance(rec)
-                rev.success()
-            await self.st.blocking(self.st.runtime.forget, self.st.runtime_name(name))
+            entry = JournalRecord(rec.id, RENAME, STARTED, {"old": name, "new": new_name})
+            self.st.journal.add(entry)
+            try:
+                failpoints.hit("rename-journaled")
+                await self.st.blocking(self.st.driver(rec.pool).rename_volume, self.volume(rec), new_name)
+            except BaseException:
+                self.st.journal.remove(entry)  # the driver undid its own partial rename
+                raise
+            failpoints.hit("rename-volume-renamed")
+            await self.finish_rename(rec, entry)
         self.st.hub.lifecycle(INSTANCE_RENAMED, instance_url(new_name), {"old_name": name})
 
+    async def finish_rename(self, rec: InstanceRecord, entry: JournalRecord) -> None:
+        """Complete a journaled rename: the volume (resumable), then the row and the journal at once."""
+        old, new = str(entry.data["old"]), str(entry.data["new"])
+        if rec.name == old:
+            await self.st.blocking(self.st.driver(rec.pool).rename_volume, Volume(rec.pool, CONTAINER, old), new)
+        with self.st.store.transaction():
+            rec.name = new
+            self.st.store.update_instance(rec)
+            self.st.journal.remove(entry)
+        await self.st.blocking(self.st.runtime.forget, self.st.runtime_name(old))
+
     async def delete(self, name: str) -> None:
-        """Delete a stopped, unprotected instance with its snapshots."""
-        async with self.st.locks.hold(f"instance:{name}"):
-            rec = self.get(name)
+        """Delete a stopped, unprotected instance with its snapshots (an instance whose interrupted
+        change could not be settled may be deleted too: that settles it)."""
+        async with self.changing(name, unsettled_ok=True) as rec:
             config, _ = self.expanded(rec)
             if self.is_running(rec):
                 raise InvalidArgument("Instance is running")
@@ -256,6 +294,7 @@ class Instances:
     async def finish_delete(self, rec: InstanceRecord) -> None:
         """Remove the volume (snapshots included), runtime files and the row of a DELETING instance."""
         driver = self.st.driver(rec.pool)
+        await self.st.blocking(driver.abort_restore, self.volume(rec))  # a staged restore left unsettled
         await self.st.blocking(driver.delete_volume, self.volume(rec))
         await self.st.blocking(self.st.runtime.forget, self.st.runtime_name(rec.name))
         self.st.store.delete_instance(rec.id)

@@ -51,8 +51,8 @@ class Lifecycle:
 
     async def start(self, name: str) -> None:
         """Start a stopped instance, then run the after-start hooks (``@startup`` snapshots)."""
-        async with self.st.locks.hold(f"instance:{name}"):
-            await self._start(self.instances.get(name))
+        async with self.instances.changing(name) as rec:
+            await self._start(rec)
         self.st.hub.lifecycle(INSTANCE_STARTED, instance_url(name))
         for hook in self.after_start:
             await hook(name)
@@ -72,8 +72,7 @@ class Lifecycle:
 
     async def stop(self, name: str, timeout: float, force: bool) -> None:
         """Stop an instance: clean shutdown within timeout (negative: wait up to the cap), or kill."""
-        async with self.st.locks.hold(f"instance:{name}"):
-            rec = self.instances.get(name)
+        async with self.instances.changing(name) as rec:
             if self.instances.status(rec) == STOPPED:
                 raise InvalidArgument("The instance is already stopped")
             await self._stop(rec, timeout, force)
@@ -88,8 +87,7 @@ class Lifecycle:
 
     async def restart(self, name: str, timeout: float, force: bool) -> None:
         """Stop then start a running instance."""
-        async with self.st.locks.hold(f"instance:{name}"):
-            rec = self.instances.get(name)
+        async with self.instances.changing(name) as rec:
             if self.instances.status(rec) == STOPPED:
                 raise InvalidArgument("The instance isn't running")
             await self._stop(rec, timeout, force)
@@ -98,8 +96,7 @@ class Lifecycle:
 
     async def freeze(self, name: str) -> None:
         """Freeze a running instance."""
-        async with self.st.locks.hold(f"instance:{name}"):
-            rec = self.instances.get(name)
+        async with self.instances.changing(name) as rec:
             if self.instances.status(rec) != RUNNING:
                 raise InvalidArgument("The instance isn't running")
             await self.st.blocking(self.st.runtime.freeze, self.st.runtime_name(name))
@@ -109,8 +106,7 @@ class Lifecycle:
 
     async def unfreeze(self, name: str) -> None:
         """Thaw a frozen instance."""
-        async with self.st.locks.hold(f"instance:{name}"):
-            rec = self.instances.get(name)
+        async with self.instances.changing(name) as rec:
             if self.instances.status(rec) != FROZEN:
                 raise InvalidArgument("The instance is not frozen")
             await self.st.blocking(self.st.runtime.unfreeze, self.st.runtime_name(name))
@@ -129,6 +125,16 @@ class Lifecycle:
         """Start an instance again after a disk change, with a new generation id."""
         rec.config["volatile.uuid.generation"] = str(uuid.uuid4())
         await self._start(rec)
+
+    async def give_back(self, rec: InstanceRecord, power: str) -> None:
+        """Put a stopped instance back in the power state it had before a change (RUNNING or FROZEN)."""
+        if power == STOPPED or self.instances.status(rec) != STOPPED:
+            return
+        await self._start(rec)
+        if power == FROZEN:
+            await self.st.blocking(self.st.runtime.freeze, self.st.runtime_name(rec.name))
+            rec.config["volatile.last_state.power"] = "FROZEN"
+            self.st.store.update_instance(rec)
 
     def autostart_wanted(self, rec: InstanceRecord) -> bool:
         """Whether the instance should run after a host boot (boot.autostart or last state)."""

@@ -16,14 +16,18 @@ class Pools:
     def __init__(self, st: State) -> None:
         self.st = st
 
-    def load_all(self) -> list[str]:
-        """Mount every pool at daemon start and run its driver's crash recovery."""
-        done: list[str] = []
+    def load_all(self) -> None:
+        """Mount every pool at daemon start."""
         for rec in self.st.store.pools():
             driver = load_driver(rec.driver, rec.name, self.st.paths.pool(rec.name), rec.config)
             driver.mount_pool()
-            done.extend(f"{rec.name}: {line}" for line in driver.recover())
             self.st.drivers[rec.name] = driver
+
+    def clean_all(self) -> list[str]:
+        """Empty every pool's work area (after the core settled its journaled changes)."""
+        done: list[str] = []
+        for name, driver in self.st.drivers.items():
+            done.extend(f"{name}: {line}" for line in driver.recover())
         return done
 
     async def create(self, name: str, driver_name: str, config: dict[str, str], description: str = "") -> PoolRecord:

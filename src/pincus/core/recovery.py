@@ -1,13 +1,24 @@
-"""Crash recovery at daemon start: finish or undo what an interrupted change left behind."""
+"""Crash recovery: finish or undo what an interrupted change left behind.
+
+Runs at daemon start (after the pools are mounted, before their work areas are emptied) and at every
+scheduler tick for instances whose last attempt failed. Creations and deletions are settled from
+their rows' ``pending`` state; restores and renames from the journal: a restore that had not begun
+its swap is rolled back (the instance gets its power state back), one that had is rolled forward, a
+rename is always finished. A step that fails is logged and marks its instance (``error``, shown as
+status Error); it never stops the daemon, and it is tried again later.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 
 from pincus.core.errors import NotFound
+from pincus.core.instances import RENAME
 from pincus.core.services import Services
+from pincus.core.snapshots import COMMITTING, REDO, RESTORE, SNAPSHOT_RENAME, STAGING
+from pincus.db.records import InstanceRecord, JournalRecord
 from pincus.db.schema import CREATING, DELETING
+from pincus.runtime.base import STOPPED
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +34,115 @@ async def recover(s: Services) -> list[str]:
             store.delete_snapshot(snap.id)
             continue
         vol = s.instances.volume(inst).snapshot(snap.name)
-        await s.st.blocking(s.st.driver(inst.pool).delete_snapshot, vol)
+        try:
+            await s.st.blocking(s.st.driver(inst.pool).delete_snapshot, vol)
+        except Exception as exc:  # noqa: BLE001 - one failure must not stop the daemon
+            _failed(s, inst, f'settling snapshot "{snap.name}"', exc, done)
+            continue
         store.delete_snapshot(snap.id)
         verb = "undid the creation" if snap.pending == CREATING else "finished the deletion"
         done.append(f'{verb} of snapshot "{snap.name}" of instance "{inst.name}"')
-    for inst in by_id.values():
+    for inst in list(by_id.values()):
         if inst.pending in (CREATING, DELETING):
-            await s.instances.finish_delete(inst)
+            try:
+                await s.instances.finish_delete(inst)
+            except Exception as exc:  # noqa: BLE001
+                _failed(s, inst, "settling its creation or deletion", exc, done)
+                continue
+            by_id.pop(inst.id)
             verb = "undid the creation" if inst.pending == CREATING else "finished the deletion"
             done.append(f'{verb} of instance "{inst.name}"')
-        elif inst.pending_restore:
-            intent = json.loads(inst.pending_restore)
-            try:
-                snap = store.get_snapshot(inst, intent["snapshot"])
-            except NotFound:
-                inst.pending_restore = ""
-                store.update_instance(inst)
-                continue
-            await s.snapshots.finish_restore(inst, snap, bool(intent.get("disk_only")))
-            done.append(f'finished restoring snapshot "{snap.name}" of instance "{inst.name}"')
+    done += await settle_journal(s, by_id)
     for line in done:
         log.warning("recovery: %s", line)
     return done
+
+
+async def settle_journal(s: Services, by_id: dict[int, InstanceRecord] | None = None) -> list[str]:
+    """Settle every journaled change; an instance whose change fails keeps its entry and is marked."""
+    if by_id is None:
+        by_id = {r.id: r for r in s.st.store.instances()}
+    done: list[str] = []
+    for entry in s.st.journal.pending():
+        inst = by_id.get(entry.instance_id)
+        if inst is None:
+            continue
+        try:
+            line = await _settle(s, inst, entry)
+        except Exception as exc:  # noqa: BLE001 - marked and retried later; the daemon goes on
+            _failed(s, inst, f"settling an interrupted {entry.kind}", exc, done)
+            continue
+        if inst.error:
+            inst.error = ""
+            s.st.store.update_instance(inst)
+        done.append(line)
+    return done
+
+
+async def retry_unsettled(s: Services) -> list[str]:
+    """At a scheduler tick: try again the changes that recovery could not settle before."""
+    marked = {r.id: r for r in s.st.store.instances() if r.error}
+    if not marked:
+        return []
+    done: list[str] = []
+    for rec in marked.values():
+        async with s.instances.changing(rec.name, unsettled_ok=True) as fresh:
+            entries = s.st.journal.of_instance(fresh.id)
+            for entry in entries:
+                try:
+                    done.append(await _settle(s, fresh, entry))
+                except Exception as exc:  # noqa: BLE001
+                    _failed(s, fresh, f"settling an interrupted {entry.kind}", exc, done)
+                    break
+            else:
+                fresh.error = ""
+                s.st.store.update_instance(fresh)
+    for line in done:
+        log.warning("recovery: %s", line)
+    return done
+
+
+async def _settle(s: Services, inst: InstanceRecord, entry: JournalRecord) -> str:
+    """Finish or undo one journaled change; return what was done."""
+    if entry.kind == RENAME:
+        await s.instances.finish_rename(inst, entry)
+        return f'finished renaming instance "{entry.data["old"]}" to "{entry.data["new"]}"'
+    if entry.kind == SNAPSHOT_RENAME:
+        snap = next((x for x in s.st.store.snapshots(inst.id) if x.id == entry.data["snapshot"]), None)
+        if snap is None:
+            s.st.journal.remove(entry)
+            return f'dropped the rename of a deleted snapshot of instance "{inst.name}"'
+        await s.snapshots.finish_rename(inst, snap, entry)
+        return f'finished renaming snapshot "{entry.data["old"]}" of instance "{inst.name}" to "{entry.data["new"]}"'
+    if entry.kind == RESTORE:
+        return await _settle_restore(s, inst, entry)
+    raise NotFound(f'Unknown journal entry "{entry.kind}"')
+
+
+async def _settle_restore(s: Services, inst: InstanceRecord, entry: JournalRecord) -> str:
+    name = str(entry.data.get("snapshot", ""))
+    power = str(entry.data.get("power", STOPPED))
+    driver, vol = s.st.driver(inst.pool), s.instances.volume(inst)
+    if entry.phase == STAGING:
+        if not await s.st.blocking(driver.abort_restore, vol):
+            raise NotFound(f'The volume of instance "{inst.name}" is missing after an interrupted restore')
+        s.st.journal.remove(entry)
+        await s.lifecycle.give_back(inst, power)
+        return f'rolled back the unfinished restore of snapshot "{name}" of instance "{inst.name}"'
+    snap = s.st.store.get_snapshot(inst, name)
+    if entry.phase == REDO:  # an earlier version's pending restore: redo it whole, as it did
+        await s.st.blocking(driver.stage_restore, vol, vol.snapshot(name))
+        s.st.journal.set_phase(entry, COMMITTING)
+    await s.snapshots.commit_restore(inst, snap, entry)
+    await s.lifecycle.give_back(inst, power)
+    return f'finished restoring snapshot "{name}" of instance "{inst.name}"'
+
+
+def _failed(s: Services, inst: InstanceRecord, what: str, exc: Exception, done: list[str]) -> None:
+    log.error('recovery of instance "%s" failed while %s', inst.name, what, exc_info=exc)
+    inst.error = f"{what}: {exc}"
+    try:
+        s.st.store.update_instance(inst)
+    except Exception:  # noqa: BLE001 - the log line above is what remains
+        log.exception("could not record the recovery error")
+    done.append(f'could not finish {what} of instance "{inst.name}": {exc}')

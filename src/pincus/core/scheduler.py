@@ -24,6 +24,7 @@ from pincus.core import schedule
 from pincus.core.config_keys import is_true
 from pincus.core.errors import PincusError
 from pincus.core.prune import PolicyKey, RetentionWatch, policy_key
+from pincus.core.recovery import retry_unsettled
 from pincus.core.services import Services
 from pincus.core.timefmt import format_time, parse_time
 from pincus.db.records import InstanceRecord
@@ -130,6 +131,7 @@ class Scheduler:
         if self.last_minute is None:
             self.last_minute = minute
         if minute > self.last_minute:
+            await retry_unsettled(self.s)  # an interrupted change whose recovery failed earlier
             taken = await self.take_due(self.last_minute, minute)
             self.s.replication.tick(self.last_minute, minute)
             self.last_minute = minute

@@ -7,8 +7,8 @@ DELETING first. recover() at daemon start finishes or undoes whatever a crash in
 
 from __future__ import annotations
 
-import json
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -22,13 +22,17 @@ from pincus.core.lifecycle import Lifecycle
 from pincus.core.revert import Reverter
 from pincus.core.state import State
 from pincus.core.timefmt import local_now, parse_time
-from pincus.db.records import InstanceRecord, SnapshotRecord
+from pincus.db.records import InstanceRecord, JournalRecord, SnapshotRecord
 from pincus.db.schema import CREATING, DELETING, READY
 from pincus.db.store import db_time, from_db_time
+from pincus.runtime.base import STOPPED
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATTERN = "snap%d"
+# Journal kinds and phases (db/journal.py): a restore stages, then commits; a rename just starts.
+RESTORE, SNAPSHOT_RENAME = "restore", "snapshot-rename"
+STAGING, COMMITTING, REDO, STARTED = "staging", "committing", "redo", "started"
 STATEFUL_REFUSED = (
     "Stateful snapshots are not supported on this server: they need CRIU to checkpoint the "
     "container's processes, and CRIU cannot run on this host's kernel"
@@ -82,8 +86,7 @@ class Snapshots:
         expires_at: str | None = None, manual: bool = True,
     ) -> SnapshotRecord:
         """Take a snapshot (of a running instance too); complete or absent, never half-made."""
-        async with self.st.locks.hold(f"instance:{inst_name}"):
-            rec = self.instances.get(inst_name)
+        async with self.instances.changing(inst_name) as rec:
             self.check_create(rec, name, stateful)
             config, _ = self.instances.expanded(rec)
             now = local_now(self.st.clock())
@@ -119,10 +122,8 @@ class Snapshots:
 
     async def delete(self, inst_name: str, name: str) -> None:
         """Delete one snapshot (row marked first, so a crash finishes the delete at restart)."""
-        async with self.st.locks.hold(f"instance:{inst_name}"):
-            rec = self.instances.get(inst_name)
-            snap = self.get(rec, name)
-            await self._delete(rec, snap)
+        async with self.instances.changing(inst_name) as rec:
+            await self._delete(rec, self.get(rec, name))
         self.st.hub.lifecycle(SNAPSHOT_DELETED, snapshot_url(inst_name, name))
 
     async def delete_locked(self, rec: InstanceRecord, name: str) -> None:
@@ -139,29 +140,40 @@ class Snapshots:
         self.st.store.delete_snapshot(snap.id)
 
     async def rename(self, inst_name: str, name: str, new_name: str) -> None:
-        """Rename a snapshot; the new name must be free."""
+        """Rename a snapshot; the new name must be free (journaled, as an instance rename)."""
         if not new_name:
             raise InvalidArgument("A new name for the snapshot must be provided")
         names.validate_snapshot_name(new_name)
-        async with self.st.locks.hold(f"instance:{inst_name}"):
-            rec = self.instances.get(inst_name)
+        async with self.instances.changing(inst_name) as rec:
             snap = self.get(rec, name)
             if self.st.store.snapshot_exists(rec.id, new_name):
                 raise Conflict(f"Name '{inst_name}/{new_name}' already in use")
-            driver = self.st.driver(rec.pool)
-            snap_vol = self.instances.volume(rec).snapshot(name)
-            with Reverter() as rev:
-                await self.st.blocking(driver.rename_snapshot, snap_vol, new_name)
-                rev.add(lambda: driver.rename_snapshot(self.instances.volume(rec).snapshot(new_name), name))
-                snap.name = new_name
-                self.st.store.update_snapshot(snap)
-                rev.success()
+            entry = JournalRecord(rec.id, SNAPSHOT_RENAME, STARTED, {"snapshot": snap.id, "old": name, "new": new_name})
+            self.st.journal.add(entry)
+            try:
+                failpoints.hit("snapshot-rename-journaled")
+                snap_vol = self.instances.volume(rec).snapshot(name)
+                await self.st.blocking(self.st.driver(rec.pool).rename_snapshot, snap_vol, new_name)
+            except BaseException:
+                self.st.journal.remove(entry)
+                raise
+            failpoints.hit("snapshot-rename-volume-renamed")
+            await self.finish_rename(rec, snap, entry)
         self.st.hub.lifecycle(SNAPSHOT_RENAMED, snapshot_url(inst_name, new_name), {"old_name": name})
+
+    async def finish_rename(self, rec: InstanceRecord, snap: SnapshotRecord, entry: JournalRecord) -> None:
+        """Complete a journaled snapshot rename: the volume (idempotent), then row and journal at once."""
+        old, new = str(entry.data["old"]), str(entry.data["new"])
+        snap_vol = self.instances.volume(rec).snapshot(old)
+        await self.st.blocking(self.st.driver(rec.pool).rename_snapshot, snap_vol, new)
+        with self.st.store.transaction():
+            snap.name = new
+            self.st.store.update_snapshot(snap)
+            self.st.journal.remove(entry)
 
     async def update(self, inst_name: str, name: str, put: dict[str, Any]) -> None:
         """Change a snapshot's expiry (the only editable field); no expires_at: no change."""
-        async with self.st.locks.hold(f"instance:{inst_name}"):
-            rec = self.instances.get(inst_name)
+        async with self.instances.changing(inst_name) as rec:
             snap = self.get(rec, name)
             if "expires_at" not in put or put["expires_at"] is None:
                 return
@@ -180,39 +192,77 @@ class Snapshots:
         return self.get(rec, snap_part)
 
     async def restore(self, inst_name: str, restore: str, stateful: bool = False, disk_only: bool = False) -> None:
-        """Restore a snapshot: kill if running, swap the rootfs in one step, apply its config, restart."""
+        """Restore a snapshot: stop if running, stage the restored tree, swap it in in one step, apply
+        the snapshot's config, give the power state back. Journaled: a failure before the swap leaves
+        the instance exactly as it was (data and power), a crash is rolled back before the swap and
+        forward after it."""
         if stateful:
             raise NotSupported(STATEFUL_REFUSED)
-        async with self.st.locks.hold(f"instance:{inst_name}"):
-            rec = self.instances.get(inst_name)
+        async with self.instances.changing(inst_name) as rec:
             snap = self.resolve_restore(rec, restore)
-            was_running = await self.lifecycle.stop_for_change(rec)
-            rec.pending_restore = json.dumps({"snapshot": snap.name, "disk_only": disk_only})
-            self.st.store.update_instance(rec)
-            await self.finish_restore(rec, snap, disk_only)
-            if was_running:
-                await self.lifecycle.start_after_change(rec)
-            else:
-                self.st.store.update_instance(rec)
+            power = self.instances.status(rec)
+            entry = JournalRecord(rec.id, RESTORE, STAGING, {"snapshot": snap.name, "disk_only": disk_only, "power": power})
+            self.st.journal.add(entry)
+            driver, vol = self.st.driver(rec.pool), self.instances.volume(rec)
+            try:
+                await self.lifecycle.stop_for_change(rec)
+                failpoints.hit("restore-stopped")
+                await self.st.blocking(driver.stage_restore, vol, vol.snapshot(snap.name))
+                failpoints.hit("restore-staged")
+            except BaseException:
+                await self.abort_restore(rec, entry)
+                raise
+            self.st.journal.set_phase(entry, COMMITTING)
+            failpoints.hit("restore-intent-recorded")
+            await self.commit_restore(rec, snap, entry)
+            await self.lifecycle.give_back(rec, power)
         self.st.hub.lifecycle("instance-restored", instance_url(inst_name), {"snapshot": snap.name})
 
-    async def finish_restore(self, rec: InstanceRecord, snap: SnapshotRecord, disk_only: bool) -> None:
-        """Swap the volume and apply the snapshot's config (idempotent: recovery re-runs it)."""
-        driver = self.st.driver(rec.pool)
-        vol = self.instances.volume(rec)
-        failpoints.hit("restore-intent-recorded")
-        replaced = await self.st.blocking(driver.restore_snapshot, vol, vol.snapshot(snap.name), True)
+    async def abort_restore(self, rec: InstanceRecord, entry: JournalRecord) -> None:
+        """Undo a restore that has not swapped: drop the staged tree, forget the entry, give the
+        power state back. If that cannot be done, the entry stays for recovery and the instance is
+        marked (its live tree may lack what the staging took, so it is not started)."""
+        driver, vol = self.st.driver(rec.pool), self.instances.volume(rec)
+        try:
+            undone = await self.st.blocking(driver.abort_restore, vol)
+        except Exception as exc:  # noqa: BLE001 - the caller raises the original error
+            log.exception('Failed undoing the restore of instance "%s"', rec.name)
+            self.mark_unsettled(rec, f"undoing an interrupted restore failed: {exc}")
+            return
+        if not undone:
+            self.mark_unsettled(rec, "a restore stopped halfway through its swap")
+            return
+        self.st.journal.remove(entry)
+        await self.lifecycle.give_back(rec, str(entry.data.get("power", STOPPED)))
+
+    async def commit_restore(self, rec: InstanceRecord, snap: SnapshotRecord, entry: JournalRecord) -> None:
+        """Swap the staged tree in (resumable), apply the snapshot's config and forget the entry in one
+        transaction; a commit the driver undid falls back to an abort."""
+        driver, vol = self.st.driver(rec.pool), self.instances.volume(rec)
+        try:
+            replaced = await self.st.blocking(driver.commit_restore, vol, vol.snapshot(snap.name), True)
+        except Exception:
+            await self.abort_restore(rec, entry)  # the driver undid its swap, unless it failed halfway
+            raise
         for path in replaced:  # after the answer: the restored instance need not wait (recovery redoes it)
             self.st.background(self.st.blocking(driver.delete_path, path), f"deleting {path}")
         failpoints.hit("restore-swapped")
-        if not disk_only:
+        if not entry.data.get("disk_only"):
             keep = {k: v for k, v in rec.config.items() if k in ("volatile.uuid", "volatile.last_state.power")}
             rec.config = {**snap.config, **keep}
             rec.devices = dict(snap.devices)
             rec.profiles = list(snap.profiles)
             rec.architecture = snap.architecture
             rec.ephemeral = snap.ephemeral
-        rec.pending_restore = ""
+        rec.config["volatile.uuid.generation"] = str(uuid.uuid4())  # a new generation, as Incus
+        rec.error = ""
+        with self.st.store.transaction():
+            self.st.store.update_instance(rec)
+            self.st.journal.remove(entry)
+
+    def mark_unsettled(self, rec: InstanceRecord, error: str) -> None:
+        """Record why an interrupted change of the instance is not settled (status Error until it is)."""
+        rec.error = error
         self.st.store.update_instance(rec)
 
     async def startup_snapshot(self, inst_name: str) -> None:

@@ -17,6 +17,7 @@ from pincus.core.events import EventHub
 from pincus.core.locks import Locks
 from pincus.core.operations import OperationRegistry
 from pincus.core.timefmt import now_utc
+from pincus.db.journal import JournalStore
 from pincus.db.store import Store
 from pincus.runtime.base import Runtime
 from pincus.storage.drivers.base import StorageDriver
@@ -78,11 +79,13 @@ class State:
     clock: Callable[[], datetime] = now_utc
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, "pincus-io"))
     ops: OperationRegistry = field(init=False)
+    journal: JournalStore = field(init=False)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work kept alive until done
     server_name: str = "pincus"
 
     def __post_init__(self) -> None:
         self.ops = OperationRegistry(self.hub)
+        self.journal = JournalStore(self.store)
         self.daemon_id = hashlib.sha256(str(self.paths.root.resolve()).encode()).hexdigest()[:6]
 
     def driver(self, pool: str) -> StorageDriver:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -66,7 +67,7 @@ class InstanceRecord:
     profiles: list[str] = field(default_factory=list)
     id: int = 0
     pending: int = 0
-    pending_restore: str = ""
+    error: str = ""  # why recovery could not settle a change of this instance (shown as status Error)
 
 
 @dataclass
@@ -88,3 +89,18 @@ class SnapshotRecord:
     scheduled: bool = False  # made by snapshots.schedule (retention never prunes the others)
     id: int = 0
     pending: int = 0
+
+
+@dataclass
+class JournalRecord:
+    """A multi-step change of an instance in progress: recovery finishes or undoes it after a crash.
+
+    ``kind`` says what change (restore, rename, snapshot-rename), ``phase`` how far it got, ``data``
+    what recovery needs (names, the snapshot, the power state to give back).
+    """
+
+    instance_id: int
+    kind: str
+    phase: str
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int = 0

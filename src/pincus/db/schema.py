@@ -118,6 +118,22 @@ MIGRATIONS: list[str] = [
         certificate TEXT NOT NULL
     );
     """,
+    # 5: the journal of multi-step changes (restores, renames) that recovery settles after a crash,
+    # and an instance's unsettled recovery error; an earlier version's pending restore becomes an
+    # entry that redoes the whole restore, as that version's recovery did
+    """
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY,
+        instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    ALTER TABLE instances ADD COLUMN error TEXT NOT NULL DEFAULT '';
+    INSERT INTO journal (instance_id, kind, phase, data)
+        SELECT id, 'restore', 'redo', pending_restore FROM instances WHERE pending_restore != '';
+    ALTER TABLE instances DROP COLUMN pending_restore;
+    """,
 ]
 
 # Values of the ``pending`` columns: a row being created, or being deleted. Recovery at daemon

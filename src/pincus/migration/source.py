@@ -14,8 +14,9 @@ from pincus.core import failpoints, names
 from pincus.core.errors import InvalidArgument
 from pincus.migration import header as header_mod
 from pincus.migration import streams
-from pincus.migration.volumes import BTRFS, RSYNC, has_nested, is_btrfs, snapshot_uuid, temp_snapshot
+from pincus.migration.volumes import BTRFS, INNER, RSYNC, has_nested, is_btrfs, snapshot_uuid, temp_snapshot
 from pincus.migration.wire import Local, Meter, TransferError, Wire, exchange
+from pincus.storage.drivers._common import LayoutDriver
 from pincus.storage.drivers.base import Volume
 
 TYPE_CHECKING = False
@@ -25,22 +26,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _valid_dest(dest: str) -> bool:
+    """A receiver's staging place: a snapshot's own directory, or the refresh staging inside a volume."""
+    if dest.count("/") != 1 or not dest.endswith("/"):
+        return False
+    if dest == f"{INNER}/":
+        return True
+    try:
+        names.validate_snapshot_name(dest[:-1])
+    except InvalidArgument:
+        return False
+    return True
+
+
 class Source:
     """Send instance ``name`` (or its snapshot ``snapshot``) over a wire."""
 
     def __init__(self, s: Services, name: str, snapshot: str = "", instance_only: bool = False) -> None:
         self.s, self.name, self.snapshot, self.instance_only = s, name, snapshot, instance_only
-        self.temp: Volume | None = None
+        self.temp: tuple[LayoutDriver, Path] | None = None
 
     async def run(self, wire: Wire) -> None:
-        """The whole exchange; the peer hears of any failure."""
+        """The whole exchange, reading the instance under its shared lock (restores, deletes and
+        renames of it wait; snapshots expiring meanwhile too); the peer hears of any failure."""
         try:
-            await self._run(wire)
+            async with self.s.instances.reading(self.name):
+                try:
+                    await self._run(wire)
+                finally:
+                    await self._drop_temp()
         except Exception as exc:
             await wire.send_error(str(exc) or type(exc).__name__)
             raise
-        finally:
-            await self._drop_temp()
 
     async def _run(self, wire: Wire) -> None:
         s = self.s
@@ -92,7 +109,7 @@ class Source:
 
     async def _rsync(self, stream: streams.Stream, path: Path, begin: dict[str, Any]) -> Local:
         dest, link = str(begin.get("dest") or ""), str(begin.get("link") or "")
-        if dest and (dest.count("/") != 1 or not dest.endswith("/") or not dest.startswith((".tmp-recv-", ".pincus-recv"))):
+        if dest and not _valid_dest(dest):
             raise TransferError(f'The migration peer asked for an invalid destination "{dest}"')
         if link and link != "..":
             try:
@@ -110,17 +127,15 @@ class Source:
         rec = s.instances.get(inst)
         if not is_btrfs(driver) and not s.instances.is_running(rec):
             return driver.volume_path(vol)
-        async with s.st.locks.hold(f"instance:{inst}"):
-            self.temp = await s.st.blocking(temp_snapshot, driver, vol, s.instances.freezer(rec))
-        return driver.volume_path(self.temp)
+        path = await s.st.blocking(temp_snapshot, driver, vol, s.instances.freezer(rec))
+        self.temp = (driver, path)
+        return path
 
     async def _drop_temp(self) -> None:
         if self.temp is None:
             return
-        temp, self.temp = self.temp, None
-        driver = self.s.st.driver(temp.pool)
+        (driver, path), self.temp = self.temp, None
         try:
-            async with self.s.st.locks.hold(f"instance:{temp.parent_name}"):
-                await self.s.st.blocking(driver.delete_snapshot, temp)
+            await self.s.st.blocking(driver.delete_path, path)
         except Exception:  # noqa: BLE001 - recovery at the next start removes it
-            log.exception("could not delete the transfer snapshot %s", temp.name)
+            log.exception("could not delete the transfer snapshot %s", path)

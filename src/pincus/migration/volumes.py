@@ -1,16 +1,17 @@
 """Where received volumes land on the target, and how they are swapped in.
 
-Every stream lands under a hidden work name (``.tmp-recv-*``, which the drivers' recovery deletes
-at start), so an interrupted transfer never touches the instance or its snapshots. A received
-snapshot is renamed into place in one step; the received instance volume replaces the live one
-with two renames (``.old-<vol>`` is what recovery puts back if a crash falls between them).
+The received instance volume lands in the pool's work area (``recv-*``, which the drivers' recovery
+deletes at start), so an interrupted transfer never touches the instance; it replaces the live one
+with two renames (``old-<type>-<vol>`` in the work area is what recovery puts back if a crash falls
+between them). A received snapshot lands under its final name: its database row is CREATING
+meanwhile, so recovery deletes a partial one (a read-only btrfs subvolume cannot be moved to
+another directory, and rsync's --link-dest needs the base snapshot inside the receiver's chroot).
 Blocking functions: the daemon runs them in its worker threads.
 """
 
 from __future__ import annotations
 
 import os
-import uuid as uuid_mod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from pincus.storage.drivers import btrfs_utils as bu
 from pincus.storage.drivers._common import OLD, LayoutDriver
 from pincus.storage.drivers.base import Freezer, Volume
 
-RECV = ".tmp-recv-"
-XFER = ".tmp-xfer-"  # a source's temporary read-only snapshot of the live volume
+RECV = "recv-"  # work area: the instance volume being received
+XFER = "xfer-"  # work area: a source's temporary read-only snapshot of the live volume
 BTRFS, RSYNC = "btrfs", "rsync"
 BASE_MARKER = ".pincus-base.json"
 INNER = ".pincus-recv"  # a dir refresh's staging inside the live volume (copies skip ".pincus-" names)
@@ -57,15 +58,12 @@ class Receiver:
         """Prepare a staging place for snapshot ``name`` (``base``: a target snapshot to build on)."""
         sdir = self.layout.snapshots_dir(self.vol)
         sdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        final = sdir / name
+        if os.path.lexists(final):
+            raise StorageError(f'Snapshot "{name}" of volume "{self.vol.name}" already exists')
         if self.transport == BTRFS:
-            # A received read-only subvolume cannot move to another directory: it lands under its
-            # final name (the snapshot row is CREATING meanwhile, so recovery removes a partial one).
-            final = sdir / name
-            if os.path.lexists(final):
-                raise StorageError(f'Snapshot "{name}" of volume "{self.vol.name}" already exists')
             return Staging(final, sdir, before=frozenset(os.listdir(sdir)))
-        path = sdir / f"{RECV}{name}"
-        self._fresh(path)
+        path = final
         base_path = sdir / base if base else None
         if is_btrfs(self.driver):
             if base_path is not None:
@@ -80,8 +78,9 @@ class Receiver:
 
     def stage_live(self, base: str, freeze: Freezer | None = None) -> Staging:
         """Prepare the new instance volume: a copy of the current one (or of ``base``) to sync onto."""
-        path = self.layout.work_path(self.vol, RECV)
+        path = self.layout.work(RECV, self.vol)
         self._fresh(path)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         if self.transport == BTRFS:
             path.mkdir(mode=0o700)
             return Staging(path, path, before=frozenset())
@@ -104,7 +103,7 @@ class Receiver:
                 path.mkdir(mode=0o711)
             return Staging(path, path)
         src = self.vol if seed == live else self.vol.snapshot(base)
-        self.driver.create_volume_from_copy(Volume(self.vol.pool, self.vol.type, path.name), src, freeze)
+        self.driver.copy_to(src, path, freeze)
         try:
             os.unlink(path / BASE_MARKER)  # a synced tree makes no claim about its seed
         except FileNotFoundError:
@@ -125,14 +124,12 @@ class Receiver:
         return path
 
     def commit_snapshot(self, staging: Staging, name: str, expected_uuid: str = "") -> None:
-        """Put the received snapshot in place (read-only); atomic."""
-        final = self.layout.path(self.vol.snapshot(name))
+        """Make the received snapshot (already under its final name) read-only and checked."""
         if self.transport == BTRFS:
             self._received(staging, name, expected_uuid)
             return
         if is_btrfs(self.driver):
             bu.set_read_only(staging.path, True)
-        os.rename(staging.path, final)
 
     def commit_live(self, staging: Staging) -> list[Path]:
         """Swap the received volume in for the live one (or make it the volume of a new instance);
@@ -140,18 +137,18 @@ class Receiver:
         live = self.layout.path(self.vol)
         new = staging.path
         if staging.module_root == live:
-            new = self.layout.work_path(self.vol, f"{RECV}new-")
+            new = self.layout.work(f"{RECV}new-", self.vol)
             self._fresh(new)
             os.rename(staging.path, new)
         if self.transport == BTRFS:
-            new = self.layout.work_path(self.vol, f"{RECV}rw-")
+            new = self.layout.work(f"{RECV}rw-", self.vol)
             self._fresh(new)
             made = sorted(set(os.listdir(staging.path)))
             if len(made) != 1 or not bu.is_subvolume(staging.path / made[0]):
                 raise StorageError("The received stream did not hold exactly one subvolume")
             bu.snapshot_tree(staging.path / made[0], new, read_only=False)
         live.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
-        old = self.layout.work_path(self.vol, OLD)
+        old = self.layout.work(OLD, self.vol)
         garbage: list[Path] = []
         if live.is_dir():
             self._fresh(old)
@@ -166,7 +163,7 @@ class Receiver:
 
     def abort(self, staging: Staging) -> None:
         """Remove what a failed stream left (a partial snapshot under its final name too)."""
-        paths = [staging.path, self.layout.work_path(self.vol, f"{RECV}rw-"), self.layout.work_path(self.vol, f"{RECV}new-")]
+        paths = [staging.path, self.layout.work(f"{RECV}rw-", self.vol), self.layout.work(f"{RECV}new-", self.vol)]
         if self.transport == BTRFS and staging.module_root != staging.path:
             paths += [staging.module_root / p for p in set(os.listdir(staging.module_root)) - staging.before]
         for path in paths:
@@ -174,11 +171,12 @@ class Receiver:
                 self.driver.delete_path(path)
 
 
-def temp_snapshot(driver: LayoutDriver, vol: Volume, freeze: Freezer | None) -> Volume:
-    """A hidden read-only snapshot of the live volume to send from (consistent, even while running)."""
-    snap = vol.snapshot(f"{XFER}{uuid_mod.uuid4().hex[:12]}")
-    driver.create_snapshot(snap, freeze)
-    return snap
+def temp_snapshot(driver: LayoutDriver, vol: Volume, freeze: Freezer | None) -> Path:
+    """A read-only snapshot of the live volume in the work area to send from (consistent, even
+    while running); the caller deletes it with delete_path, recovery does after a crash."""
+    path = driver.layout.new_work(XFER)
+    driver.snapshot_to(vol, path, freeze)
+    return path
 
 
 def snapshot_uuid(driver: LayoutDriver, vol: Volume) -> str:

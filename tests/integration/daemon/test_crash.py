@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -64,4 +66,74 @@ def test_crash_during_restore_completes_the_restore(daemon, name, point):
     leftovers = [p.name for p in (d.root / "storage-pools" / "default" / "containers").iterdir()
                  if p.name.startswith(".")]
     assert leftovers == []
+    d.run("delete", name)
+
+
+@pytest.mark.parametrize("point", ["restore-stopped", "restore-staged"])
+def test_crash_before_the_swap_rolls_the_restore_back_and_restarts(daemon, name, point):
+    d = daemon
+    d.run("launch", "busybox", name, "-c", "user.step=one")
+    d.run("file", "push", "-", f"{name}/root/version", input="1\n")
+    d.run("snapshot", "create", name, "s1")
+    d.run("file", "push", "-", f"{name}/root/version", input="2\n")
+    d.run("config", "set", name, "user.step=two")
+    d.restart(failpoints=point)
+    d.run("snapshot", "restore", name, "s1", check=False)
+    assert d.crashed()
+    d.restart()
+    assert d.run("list", name, "-c", "s", "-f", "csv").stdout.strip() == "RUNNING"  # its power state back
+    assert d.run("file", "pull", f"{name}/root/version", "-").stdout == "2\n"
+    assert d.run("config", "get", name, "user.step").stdout.strip() == "two"
+    assert os.listdir(d.root / "storage-pools" / "default" / ".pincus-work") == []
+    d.run("snapshot", "restore", name, "s1")  # and a restore works afterwards
+    assert d.run("file", "pull", f"{name}/root/version", "-").stdout == "1\n"
+    d.run("delete", "--force", name)
+
+
+def test_crash_halfway_through_the_swap_completes_the_restore(daemon, name):
+    d = daemon
+    d.run("init", "busybox", name)
+    d.run("file", "push", "-", f"{name}/root/version", input="1\n")
+    d.run("snapshot", "create", name, "s1")
+    d.run("file", "push", "-", f"{name}/root/version", input="2\n")
+    d.restart(failpoints="restore-halfway")
+    d.run("snapshot", "restore", name, "s1", check=False)
+    assert d.crashed()
+    assert not (d.root / "storage-pools" / "default" / "containers" / name).exists()  # truly halfway
+    d.restart()
+    assert d.run("file", "pull", f"{name}/root/version", "-").stdout == "1\n"
+    assert "ERROR" not in d.run("list", name, "-c", "s", "-f", "csv").stdout
+    d.run("delete", name)
+
+
+@pytest.mark.parametrize("point", ["rename-journaled", "volume-rename-halfway", "rename-volume-renamed"])
+def test_crash_during_instance_rename_finishes_it(daemon, name, point):
+    d = daemon
+    d.run("init", "busybox", name)
+    d.run("file", "push", "-", f"{name}/root/marker", input="mine\n")
+    d.run("snapshot", "create", name, "s1")
+    new = f"{name}-r"
+    d.restart(failpoints=point)
+    d.run("rename", name, new, check=False)
+    assert d.crashed()
+    d.restart()
+    assert d.run("list", "-c", "n", "-f", "csv").stdout.split().count(new) == 1
+    assert name not in d.run("list", "-c", "n", "-f", "csv").stdout.split()
+    assert _names(d, new) == ["s1"] and _snapshot_dirs(d, new) == ["s1"] and _snapshot_dirs(d, name) == []
+    assert d.run("file", "pull", f"{new}/root/marker", "-").stdout == "mine\n"
+    d.run("start", new)
+    d.run("delete", "--force", new)
+
+
+@pytest.mark.parametrize("point", ["snapshot-rename-journaled", "snapshot-rename-volume-renamed"])
+def test_crash_during_snapshot_rename_finishes_it(daemon, name, point):
+    d = daemon
+    d.run("init", "busybox", name)
+    d.run("snapshot", "create", name, "sa")
+    d.restart(failpoints=point)
+    d.run("snapshot", "rename", name, "sa", "renamed", check=False)
+    assert d.crashed()
+    d.restart()
+    assert _names(d, name) == ["renamed"] and _snapshot_dirs(d, name) == ["renamed"]
+    d.run("snapshot", "restore", name, "renamed")
     d.run("delete", name)

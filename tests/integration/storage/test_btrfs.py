@@ -120,7 +120,8 @@ def test_restore_can_leave_the_old_subvolume_for_later(pool: BtrfsDriver) -> Non
     (pool.volume_path(C1) / "rootfs/after").write_text("x")
     replaced = pool.restore_snapshot(C1, C1.snapshot("s0"), defer_delete=True)
     assert digest(pool.volume_path(C1)) == before
-    assert len(replaced) == 1 and replaced[0].name.startswith(".delete-")
+    assert len(replaced) == 1 and replaced[0].name.startswith("delete-")
+    assert replaced[0].parent == pool.pool_path / ".pincus-work"
     assert (replaced[0] / "rootfs/after").read_text() == "x"  # the replaced tree, set aside whole
     assert pool.list_snapshots(C1) == ["s0"]
     pool.delete_path(replaced[0])
@@ -227,20 +228,31 @@ def test_restore_crash_is_recovered(pool: BtrfsDriver, monkeypatch: pytest.Monke
     with pytest.raises(Crash):
         pool.restore_snapshot(C1, C1.snapshot("s0"))
     monkeypatch.undo()
-    assert any(n.startswith(".") for n in os.listdir(pool.pool_path / "containers"))
+    assert os.listdir(pool.pool_path / ".pincus-work")
     assert pool.recover()
-    assert os.listdir(pool.pool_path / "containers") == ["c1"]
+    assert os.listdir(pool.pool_path / "containers") == ["c1"] and os.listdir(pool.pool_path / ".pincus-work") == []
     assert digest(pool.volume_path(C1)) in (old, new)
 
 
 def test_recover_deletes_read_only_leftovers(pool: BtrfsDriver) -> None:
     pool.create_volume(C1, fill)
-    snaps = pool.pool_path / "containers-snapshots/c1"
-    snaps.mkdir()
-    bu.snapshot_tree(pool.volume_path(C1), snaps / ".tmp-s0", read_only=True)
-    bu.snapshot_tree(pool.volume_path(C1), pool.pool_path / "containers/.restore-c1", read_only=False)
+    work = pool.pool_path / ".pincus-work"
+    bu.snapshot_tree(pool.volume_path(C1), work / "xfer-0a1b", read_only=True)
+    bu.snapshot_tree(pool.volume_path(C1), work / "restore-containers-c1", read_only=False)
     assert len(pool.recover()) == 2
     assert all_subvolumes(pool) == ["containers/c1"]
+
+
+def test_snapshots_named_like_work_trees_survive_recovery(pool: BtrfsDriver) -> None:
+    pool.create_volume(C1, fill)
+    for name in (".tmp-s0", ".delete-s1", ".old-s2", ".tmp-xfer-s3"):
+        pool.create_snapshot(C1.snapshot(name))
+    pool.create_snapshot(C1.snapshot("s4"))
+    pool.restore_snapshot(C1, C1.snapshot("s4"))
+    pool.recover()
+    assert pool.list_snapshots(C1) == [".delete-s1", ".old-s2", ".tmp-s0", ".tmp-xfer-s3", "s4"]
+    pool.delete_volume(C1)
+    assert all_subvolumes(pool) == []
 
 
 def test_pool_in_an_existing_btrfs_directory(pool: BtrfsDriver, scratch: Path) -> None:

@@ -122,13 +122,28 @@ def test_same_recovery(driver: StorageDriver) -> None:
     driver.create_snapshot(C1.snapshot("s0"))
     live, snap = driver.volume_path(C1), driver.volume_path(C1.snapshot("s0"))
     before = digest(live)
-    os.rename(live, live.with_name(".old-c1"))
-    driver.create_volume_from_copy(Volume("p", CONTAINER, ".restore-c1"), C1.snapshot("s0"))
-    driver.create_volume_from_copy(Volume("p", CONTAINER, "c1/.tmp-s1"), C1.snapshot("s0"))
+    work = driver.layout.work_dir  # type: ignore[attr-defined]
+    os.rename(live, work / "old-containers-c1")  # a crash halfway through a restore's swap
+    driver.copy_to(C1.snapshot("s0"), work / "restore-containers-c2")
+    driver.snapshot_to(C1.snapshot("s0"), work / "xfer-1a2b")
     assert len(driver.recover()) == 3
     assert digest(live) == before and driver.list_snapshots(C1) == ["s0"]
     assert sorted(os.listdir(live.parent)) == ["c1"] and os.listdir(snap.parent) == ["s0"]
-    assert driver.recover() == []
+    assert os.listdir(work) == [] and driver.recover() == []
+
+
+def test_same_restore_steps(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    driver.create_snapshot(C1.snapshot("s0"))
+    live, before = driver.volume_path(C1), digest(driver.volume_path(C1.snapshot("s0")))
+    (live / "rootfs/changed").write_text("x")
+    changed = digest(live)
+    driver.stage_restore(C1, C1.snapshot("s0"))  # the dir driver takes unchanged subtrees along
+    assert driver.abort_restore(C1) and digest(live) == changed  # and an abort puts them back
+    driver.stage_restore(C1, C1.snapshot("s0"))
+    driver.commit_restore(C1, C1.snapshot("s0"))
+    driver.commit_restore(C1, C1.snapshot("s0"))  # resumable: a finished commit is a no-op
+    assert digest(live) == before
 
 
 def test_usage(driver: StorageDriver) -> None:

@@ -51,11 +51,12 @@ def content(root: Path) -> dict[str, str]:
 
 
 def hidden(driver: DirDriver) -> list[str]:
-    """Every work name (leading dot) left in the pool's directories."""
-    found = []
+    """Everything left in the pool's work area, and any hidden name beside the volumes."""
+    work = driver.pool_path / ".pincus-work"
+    found = [f"work/{n}" for n in os.listdir(work)] if work.is_dir() else []
     for dirpath, dirs, files in os.walk(driver.pool_path):
         rel = Path(dirpath).relative_to(driver.pool_path)
-        if len(rel.parts) <= 2:
+        if len(rel.parts) <= 2 and rel.parts[:1] != (".pincus-work",):
             found += [
                 str(rel / n) for n in dirs + files if n.startswith(".") and not n.startswith(".pincus-")
             ]
@@ -105,11 +106,11 @@ def restart(driver: DirDriver, monkeypatch: pytest.MonkeyPatch) -> DirDriver:
 # (call, nth, after, when): every step of a restore.
 RESTORE_CRASHES = [
     ("copy_file_range", 7, False, ""),  # building the restored tree
-    ("rename", 0, True, ".moves-c1 "),  # journal written, nothing moved yet
+    ("rename", 0, True, "restore-containers-c1.moves "),  # journal written, nothing moved yet
     ("rename", 0, True, "/c1/rootfs/usr "),  # one live subtree moved into the restored tree
-    ("rename", 0, False, ".old-c1"),  # all built, live untouched
-    ("rename", 0, True, ".old-c1"),  # live renamed away, restored tree not in place
-    ("rename", 0, True, ".restore-c1 "),  # swapped, journal and old tree still there
+    ("rename", 0, False, "old-containers-c1"),  # all built, live untouched
+    ("rename", 0, True, "old-containers-c1"),  # live renamed away, restored tree not in place
+    ("rename", 0, True, "restore-containers-c1 "),  # swapped, journal and old tree still there
     ("unlink", 10, False, ""),  # deleting the old tree
     ("rename", 0, False, ".pincus-base.json"),  # writing the base marker
 ]
@@ -137,7 +138,7 @@ def test_restore_crash_leaves_old_or_new_state(
     assert content(fresh.volume_path(C1)) == snap_state
 
 
-# os.rename calls in a snapshot: 1 the snapshot marker, 2 .tmp-snap -> snap.
+# os.rename calls in a snapshot: 1 the snapshot marker, 2 work/tmp-<id> -> snap.
 @pytest.mark.parametrize(
     ("call", "nth", "after"), [("copy_file_range", 5, False), ("rename", 1, False), ("rename", 2, False)]
 )
@@ -179,11 +180,17 @@ def test_delete_crash_finishes_the_delete(driver: DirDriver, monkeypatch: pytest
 # --- leftovers laid out by hand -------------------------------------------------------------
 
 
+def work(driver: DirDriver, name: str) -> Path:
+    path = driver.pool_path / ".pincus-work" / name
+    path.parent.mkdir(exist_ok=True)
+    return path
+
+
 def test_old_without_live_is_put_back(driver: DirDriver) -> None:
     live = driver.volume_path(C1)
     before = content(live)
-    os.rename(live, live.with_name(".old-c1"))
-    (live.with_name(".restore-c1") / "rootfs").mkdir(parents=True)
+    os.rename(live, work(driver, "old-containers-c1"))
+    (work(driver, "restore-containers-c1") / "rootfs").mkdir(parents=True)
     done = driver.recover()
     assert content(live) == before
     assert len(done) == 2 and hidden(driver) == []
@@ -191,36 +198,43 @@ def test_old_without_live_is_put_back(driver: DirDriver) -> None:
 
 def test_old_with_live_is_deleted(driver: DirDriver) -> None:
     live = driver.volume_path(C1)
-    (live.with_name(".old-c1") / "rootfs").mkdir(parents=True)
+    (work(driver, "old-containers-c1") / "rootfs").mkdir(parents=True)
     driver.recover()
-    assert os.listdir(live.parent) == ["c1"]
+    assert os.listdir(live.parent) == ["c1"] and hidden(driver) == []
 
 
-def test_tmp_and_delete_leftovers_are_deleted(driver: DirDriver) -> None:
-    snaps = driver.pool_path / "containers-snapshots/c1"
-    (snaps / ".tmp-s0/rootfs").mkdir(parents=True)
-    (snaps / ".delete-s1/rootfs").mkdir(parents=True)
-    (driver.pool_path / "containers/.tmp-c2/rootfs").mkdir(parents=True)
-    (driver.pool_path / "images/.tmp-abc").mkdir(parents=True)
-    (driver.pool_path / "containers-snapshots/.delete-c3/s0").mkdir(parents=True)
-    assert len(driver.recover()) == 5
+def test_work_leftovers_are_deleted(driver: DirDriver) -> None:
+    for name in ("tmp-1a2b", "delete-3c4d", "tmp-5e6f"):
+        (work(driver, name) / "rootfs").mkdir(parents=True)
+    assert len(driver.recover()) == 3
     assert hidden(driver) == []
-    assert driver.list_snapshots(C1) == []
+
+
+def test_user_names_that_look_like_work_names_are_never_touched(driver: DirDriver) -> None:
+    names = [".tmp-s0", ".delete-s1", ".old-s2", ".restore-s3", ".moves-s4", ".tmp-recv-s5", ".tmp-xfer-s6"]
+    for name in names:
+        driver.create_snapshot(C1.snapshot(name))
+    driver.create_snapshot(C1.snapshot("s7"))
+    driver.restore_snapshot(C1, C1.snapshot("s7"))
+    driver.recover()
+    assert driver.list_snapshots(C1) == sorted([*names, "s7"])
+    for name in names:
+        assert content(driver.volume_path(C1.snapshot(name))) == content(driver.volume_path(C1.snapshot("s7")))
 
 
 def test_unfinished_journal_and_marker_temps_are_dropped(driver: DirDriver) -> None:
     top = driver.pool_path / "containers"
-    (top / ".moves-c1.tmp-123").write_text('{"mov')
+    work(driver, "restore-containers-c1.moves.tmp-123").write_text('{"mov')
     (top / "c1/.pincus-base.json.tmp-123").write_text("{")
     driver.recover()
-    assert sorted(os.listdir(top)) == ["c1"]
+    assert sorted(os.listdir(top)) == ["c1"] and hidden(driver) == []
     assert not any(n.startswith(".pincus-base.json.tmp") for n in os.listdir(top / "c1"))
 
 
 def test_journal_after_the_swap_only_goes_away(driver: DirDriver) -> None:
     live = driver.volume_path(C1)
     before = content(live)
-    (driver.pool_path / "containers/.moves-c1").write_text('{"moves": ["rootfs/usr"]}')
-    (driver.pool_path / "containers/.old-c1/rootfs").mkdir(parents=True)
+    work(driver, "restore-containers-c1.moves").write_text('{"moves": ["rootfs/usr"]}')
+    (work(driver, "old-containers-c1") / "rootfs").mkdir(parents=True)
     driver.recover()
     assert content(live) == before and hidden(driver) == []

@@ -1,14 +1,19 @@
-"""What the dir and btrfs drivers share: the Incus on-disk layout, work names, errors, recovery.
+"""What the dir and btrfs drivers share: the Incus on-disk layout, the work area, errors, recovery.
 
-Work in progress lives under hidden names next to its final place, so a crash leaves a name
-recover() knows, never a half-made volume under a real name (instance and snapshot names
-cannot start with a dot):
+Work in progress lives in the pool's work area, ``<root>/.pincus-work/``, a directory beside the
+Incus top-level directories that no user-given name can reach (instances, snapshots and volumes
+live only under ``containers/``, ``containers-snapshots/`` and the like), so a user may name a
+snapshot ``.tmp-x`` or ``.delete-x`` without ever meeting a work tree:
 
-* ``<type>/.tmp-<vol>`` and ``<type>-snapshots/<inst>/.tmp-<snap>``: being built; deleted.
-* ``<type>/.restore-<vol>``: a restored tree being built; deleted.
-* ``<type>/.old-<vol>``: the volume a restore replaces; renamed back when the volume is missing,
-  else deleted.
-* ``.delete-<name>`` anywhere: renamed aside to be deleted; deleted.
+* ``tmp-<id>``: a volume or snapshot being built; deleted by recover().
+* ``delete-<id>``: a tree renamed aside to be deleted; deleted by recover().
+* ``restore-<type>-<vol>``: a restored tree being staged (the core journals the restore and
+  decides, after a crash, whether it is committed or aborted); aborted by recover() when left.
+* ``old-<type>-<vol>``: the tree a restore or a received volume replaces; put back by recover()
+  when the volume is missing, else deleted.
+
+Volumes whose copy is atomic (btrfs snapshots) are made under their final name directly; the
+database row (CREATING) covers them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pincus.core import failpoints
 from pincus.core.errors import (
     Conflict,
     InsufficientSpace,
@@ -31,15 +37,18 @@ from pincus.core.errors import (
     StorageError,
 )
 from pincus.core.revert import Reverter
-from pincus.storage.drivers.base import DriverInfo, Volume
+from pincus.storage.drivers.base import DriverInfo, Freezer, Volume
 
 log = logging.getLogger(__name__)
 
-TMP = ".tmp-"
-RESTORE = ".restore-"
-OLD = ".old-"
-DELETE = ".delete-"
-WORK_PREFIXES = (TMP, RESTORE, OLD, DELETE)
+WORK_DIR = ".pincus-work"
+TMP = "tmp-"
+RESTORE = "restore-"
+OLD = "old-"
+DELETE = "delete-"
+# Work names of earlier pincus versions, kept beside the volumes: recover() leaves them alone
+# (a user may have named a snapshot so) except an ``.old-<vol>`` whose volume is missing.
+LEGACY_OLD = ".old-"
 # Incus creates these in every pool; the mode of each follows Incus.
 POOL_DIRS = {
     "containers": 0o711,
@@ -103,7 +112,7 @@ def run(argv: list[str]) -> str:
 
 
 class Layout:
-    """Paths inside a pool, exactly as Incus lays them out."""
+    """Paths inside a pool, exactly as Incus lays them out, plus the pool's work area."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -118,10 +127,24 @@ class Layout:
             return self.snapshots_dir(vol) / vol.snapshot_name
         return self.root / vol.type / vol.name
 
-    def work_path(self, vol: Volume, prefix: str) -> Path:
-        """The hidden name used while vol is being built, replaced or deleted."""
-        final = self.path(vol)
-        return final.with_name(prefix + final.name)
+    @property
+    def work_dir(self) -> Path:
+        """The pool's work area (same filesystem as the volumes, so renames out of it are atomic)."""
+        return self.root / WORK_DIR
+
+    def work(self, prefix: str, vol: Volume | None = None) -> Path:
+        """A work path: ``<prefix><type>-<vol>`` for a volume's restore or replacement (one at a
+        time per volume, under the instance lock), else a unique ``<prefix><id>``."""
+        if vol is None:
+            return self.work_dir / f"{prefix}{uuid.uuid4().hex[:16]}"
+        if vol.is_snapshot:
+            raise InvalidArgument("work paths of a volume are for volumes, not snapshots")
+        return self.work_dir / f"{prefix}{vol.type}-{vol.name}"
+
+    def new_work(self, prefix: str = TMP) -> Path:
+        """A fresh unique work path whose parent exists."""
+        self.work_dir.mkdir(mode=0o700, exist_ok=True)
+        return self.work(prefix)
 
     def make_dirs(self) -> None:
         """Create the pool's top-level directories."""
@@ -129,51 +152,73 @@ class Layout:
             d = self.root / name
             d.mkdir(mode=mode, exist_ok=True)
             os.chmod(d, mode)
+        self.work_dir.mkdir(mode=0o700, exist_ok=True)
 
     def has_volumes(self) -> bool:
         """True when any top-level directory still holds a volume."""
         for name in POOL_DIRS:
             d = self.root / name
-            if d.is_dir() and any(not e.name.startswith(".") for e in os.scandir(d)):
+            if d.is_dir() and any(True for _ in os.scandir(d)):
                 return True
         return False
 
     def remove_dirs(self) -> None:
-        """Remove the (empty) top-level directories."""
-        for name in POOL_DIRS:
+        """Remove the (empty) top-level directories and the work area."""
+        for name in (*POOL_DIRS, WORK_DIR):
             try:
                 os.rmdir(self.root / name)
             except FileNotFoundError:
                 pass
 
 
-def _hidden(d: Path) -> list[Path]:
+def recover_layout(layout: Layout, delete: Callable[[Path], None],
+                   abort_restore: Callable[[Path], None]) -> list[str]:
+    """Empty the work area after a crash (the core has settled its journaled changes first):
+    a replaced tree whose volume is missing goes back, a staged restore is aborted, the rest is
+    deleted. Returns one line per action."""
+    done: list[str] = []
+    work = layout.work_dir
     try:
-        return sorted(Path(e.path) for e in os.scandir(d) if e.name.startswith(WORK_PREFIXES))
+        entries = sorted(os.listdir(work))
     except FileNotFoundError:
-        return []
+        entries = []
+    for name in entries:
+        path = work / name
+        if name.startswith(OLD) and not name.endswith(".moves"):
+            vtype, _, vol = name[len(OLD):].partition("-")
+            live = layout.root / vtype / vol
+            if vtype in POOL_DIRS and vol and not os.path.lexists(live):
+                os.rename(path, live)
+                done.append(f"Put back {live} from interrupted replacement {path}")
+                continue
+        elif name.startswith(RESTORE) and not name.endswith(".moves"):
+            abort_restore(path)
+            done.append(f"Aborted the unfinished restore staged in {path}")
+            continue
+        if os.path.lexists(path):
+            delete(path)
+            done.append(f"Deleted leftover {path}")
+    done.extend(_legacy_leftovers(layout))
+    return done
 
 
-def recover_layout(layout: Layout, delete: Callable[[Path], None]) -> list[str]:
-    """Fix every leftover of an interrupted operation; return one line per action."""
+def _legacy_leftovers(layout: Layout) -> list[str]:
+    """Work names an earlier pincus left beside the volumes: only an ``.old-<vol>`` whose volume is
+    missing is put back; the rest stays (it may be a user's ``.tmp-x`` snapshot) and is logged."""
     done: list[str] = []
     for name in POOL_DIRS:
         top = layout.root / name
-        for p in _hidden(top):
-            if p.name.startswith(OLD):
-                live = top / p.name[len(OLD) :]
-                if not os.path.lexists(live):
-                    os.rename(p, live)
-                    done.append(f"Put back {live} from interrupted restore {p}")
-                    continue
-            delete(p)
-            done.append(f"Deleted leftover {p}")
-        if not name.endswith("-snapshots") or not top.is_dir():
+        try:
+            hidden = sorted(e.name for e in os.scandir(top) if e.name.startswith("."))
+        except FileNotFoundError:
             continue
-        for inst in sorted(e.path for e in os.scandir(top) if not e.name.startswith(".") and e.is_dir()):
-            for p in _hidden(Path(inst)):
-                delete(p)
-                done.append(f"Deleted leftover {p}")
+        for entry in hidden:
+            live = top / entry[len(LEGACY_OLD):]
+            if entry.startswith(LEGACY_OLD) and not os.path.lexists(live) and not name.endswith("-snapshots"):
+                os.rename(top / entry, live)
+                done.append(f"Put back {live} from an interrupted restore of an earlier version")
+            else:
+                log.warning("Left alone %s: not a volume of this pool; delete it if it is a leftover", top / entry)
     return done
 
 
@@ -213,9 +258,9 @@ class LayoutDriver:
         raise NotImplementedError
 
     def set_aside(self, path: Path) -> Path:
-        """Rename path to a unique hidden name beside it, to be deleted later with delete_path;
+        """Rename path into the work area under a unique name, to be deleted later with delete_path;
         recover() deletes what a crash leaves there."""
-        aside = path.with_name(f"{DELETE}{uuid.uuid4().hex[:12]}")
+        aside = self.layout.new_work(DELETE)
         os.rename(path, aside)
         return aside
 
@@ -235,9 +280,7 @@ class LayoutDriver:
     def list_snapshots(self, vol: Volume) -> list[str]:
         """Bare names of the snapshots on disk for vol."""
         try:
-            return sorted(
-                e.name for e in os.scandir(self.layout.snapshots_dir(vol)) if not e.name.startswith(".")
-            )
+            return sorted(e.name for e in os.scandir(self.layout.snapshots_dir(vol)))
         except FileNotFoundError:
             return []
 
@@ -260,46 +303,57 @@ class LayoutDriver:
                 pass
 
     def rename_volume(self, vol: Volume, new_name: str) -> None:
-        """Rename a volume and its snapshots directory."""
+        """Rename a volume and its snapshots directory.
+
+        Resumable: a part already under the new name is left as it is, so the core's journal can
+        finish a rename a crash interrupted by calling this again."""
         if vol.is_snapshot:
             raise InvalidArgument("rename_volume takes a volume, not a snapshot")
         new = Volume(vol.pool, vol.type, new_name, vol.config)
         old_path, new_path = self.layout.path(vol), self.layout.path(new)
-        if not old_path.is_dir():
-            raise not_found(vol, self.pool_name)
-        check_conflict(new_path, describe(new))
         old_snaps, new_snaps = self.layout.snapshots_dir(vol), self.layout.snapshots_dir(new)
+        if not old_path.is_dir() and not new_path.is_dir():
+            raise not_found(vol, self.pool_name)
+        if old_path.is_dir():
+            check_conflict(new_path, describe(new))
         if old_snaps.is_dir():
             check_conflict(new_snaps, f'Snapshots directory of volume "{new_name}"')
         with failing("renaming", vol, self.pool_name, f' to "{new_name}"'), Reverter() as rev:
             if old_snaps.is_dir():
                 os.rename(old_snaps, new_snaps)
                 rev.add(lambda: os.rename(new_snaps, old_snaps))
-            os.rename(old_path, new_path)
+            failpoints.hit("volume-rename-halfway")
+            if old_path.is_dir():
+                os.rename(old_path, new_path)
             rev.success()
 
     def rename_snapshot(self, snap_vol: Volume, new_snapshot_name: str) -> None:
-        """Rename one snapshot (bare new name)."""
+        """Rename one snapshot (bare new name); done already (only the new name exists) is no error."""
         new = snap_vol.parent().snapshot(new_snapshot_name)
         old_path, new_path = self.layout.path(snap_vol), self.layout.path(new)
         if not old_path.is_dir():
+            if new_path.is_dir():
+                return
             raise not_found(snap_vol, self.pool_name)
         check_conflict(new_path, describe(new))
         with failing("renaming", snap_vol, self.pool_name, f' to "{new_snapshot_name}"'):
             os.rename(old_path, new_path)
 
     def recover(self) -> list[str]:
-        """Clean leftovers of interrupted operations at daemon start; returns what was done."""
+        """Empty the work area after a crash; returns what was done."""
         if not self.root().is_dir():
             return []
-        return recover_layout(self.layout, self.delete_path)
+        return recover_layout(self.layout, self.delete_path, self._abort_staged)
+
+    def _abort_staged(self, staged: Path) -> None:
+        """Drop a staged restore left in the work area (the dir driver also puts moved trees back)."""
+        self.delete_path(staged)
 
     def delete_aside(self, path: Path) -> None:
-        """Rename path to a hidden name (it disappears at once), then delete it."""
+        """Rename path into the work area (it disappears at once from the layout), then delete it."""
         if not os.path.lexists(path):
             return
-        aside = path.with_name(DELETE + path.name)
-        self.delete_path(aside)
+        aside = self.layout.new_work(DELETE)
         os.rename(path, aside)
         self.delete_path(aside)
 
@@ -309,3 +363,67 @@ class LayoutDriver:
         if not path.is_dir():
             raise not_found(vol, self.pool_name)
         return path
+
+    # --- restore in three steps: stage, commit, abort (see base.StorageDriver) ---------------
+
+    def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
+        """Stage, then commit; a failure before the commit leaves vol as it was."""
+        self.stage_restore(vol, snap_vol)
+        try:
+            return self.commit_restore(vol, snap_vol, defer_delete)
+        except BaseException:
+            if os.path.lexists(self.layout.path(vol)) and os.path.lexists(self.layout.work(RESTORE, vol)):
+                self.abort_restore(vol)  # the commit was undone: drop the staged tree
+            raise
+
+    def stage_restore(self, vol: Volume, snap_vol: Volume) -> None:
+        """Build the restored tree in the work area; vol is unchanged."""
+        raise NotImplementedError
+
+    def copy_to(self, src: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """A writable copy of src at dest (a new path in the work area)."""
+        raise NotImplementedError
+
+    def snapshot_to(self, vol: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """An immutable copy of vol at dest (a path in the work area, e.g. for a transfer)."""
+        raise NotImplementedError
+
+    def commit_restore(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
+        """Swap the staged tree in (resumable after a crash: a swap already done is finished). A failure
+        of the swap undoes it and raises; once swapped, nothing raises (a replaced tree that cannot be
+        deleted is left to recover())."""
+        staged, old, live = self.layout.work(RESTORE, vol), self.layout.work(OLD, vol), self.layout.path(vol)
+        with failing("restoring", vol, self.pool_name, f' from snapshot "{snap_vol.snapshot_name}"'):
+            if os.path.lexists(staged):
+                with Reverter() as rev:
+                    if os.path.lexists(live):
+                        ensure_absent(old, self.delete_path)
+                        os.rename(live, old)
+                        rev.add(lambda: os.rename(old, live))
+                    failpoints.hit("restore-halfway")
+                    os.rename(staged, live)
+                    rev.success()
+        try:
+            self._committed(vol, snap_vol)
+            if not os.path.lexists(old):
+                return []
+            if defer_delete:
+                return [self.set_aside(old)]
+            self.delete_path(old)
+        except OSError:
+            log.exception("Leaving %s to recover()", old)  # the restore itself is complete
+        return []
+
+    def _committed(self, vol: Volume, snap_vol: Volume) -> None:
+        """Driver bookkeeping once the restored tree is live (the dir driver drops its moves journal)."""
+
+    def abort_restore(self, vol: Volume) -> bool:
+        """Drop a staged restore of vol whose swap has not begun; True when vol is as before the
+        restore, False when the swap is halfway (the live tree is away: only commit_restore may
+        finish it). Idempotent."""
+        if not os.path.lexists(self.layout.path(vol)):
+            return False
+        staged = self.layout.work(RESTORE, vol)
+        if os.path.lexists(staged):
+            self._abort_staged(staged)
+        return True

@@ -105,7 +105,7 @@ class StorageDriver(Protocol):
         """Delete a volume and all of its snapshots; missing is not an error."""
 
     def rename_volume(self, vol: Volume, new_name: str) -> None:
-        """Rename a volume and its snapshots directory."""
+        """Rename a volume and its snapshots directory; resumable (parts already renamed are kept)."""
 
     def create_snapshot(self, snap_vol: Volume, freeze: Freezer | None = None) -> None:
         """Create a read-only snapshot of snap_vol.parent(); atomic: complete or absent."""
@@ -114,15 +114,32 @@ class StorageDriver(Protocol):
         """Delete one snapshot; missing is not an error."""
 
     def rename_snapshot(self, snap_vol: Volume, new_snapshot_name: str) -> None:
-        """Rename one snapshot (bare new name)."""
+        """Rename one snapshot (bare new name); already renamed is no error."""
 
     def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
-        """Replace vol's content with the snapshot's, swapping in one step; other snapshots stay.
+        """stage_restore, then commit_restore; a failure before the swap leaves vol as it was."""
 
-        The replaced tree is deleted before returning; with defer_delete it is set aside instead
-        and returned, for the caller to delete_path after answering (deleting a btrfs subvolume
-        whose inodes are cached, as after the instance ran, takes ~0.7 s per 100k files).
-        """
+    def stage_restore(self, vol: Volume, snap_vol: Volume) -> None:
+        """Build vol's restored tree from the snapshot in the pool's work area; vol itself is
+        unchanged (the dir driver moves unchanged live subtrees into the staged tree, journaled so
+        that abort_restore puts them back). The caller keeps vol still meanwhile."""
+
+    def commit_restore(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
+        """Swap the staged tree in, in one step; resumable after a crash at any point (a swap that
+        is already done is finished). The replaced tree is deleted before returning; with
+        defer_delete it is set aside instead and returned, for the caller to delete_path after
+        answering (deleting a btrfs subvolume whose inodes are cached, as after the instance ran,
+        takes ~0.7 s per 100k files)."""
+
+    def abort_restore(self, vol: Volume) -> bool:
+        """Drop a staged restore of vol whose swap has not begun, putting back what it took: True
+        when vol is as before; False when the swap is halfway (only commit_restore may finish it)."""
+
+    def copy_to(self, src: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """A writable copy of src at dest (a new path in the work area)."""
+
+    def snapshot_to(self, vol: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """An immutable copy of vol at dest (a path in the work area, e.g. for a transfer)."""
 
     def delete_path(self, path: Path) -> None:
         """Delete a volume, snapshot or work tree at path; missing is not an error."""
@@ -134,4 +151,6 @@ class StorageDriver(Protocol):
         """Bytes used by the volume or snapshot, or -1 when unknown."""
 
     def recover(self) -> list[str]:
-        """Clean leftovers of interrupted operations at daemon start; returns what was done."""
+        """Empty the pool's work area at daemon start, after the core has settled its journaled
+        changes (a replaced volume whose live tree is missing goes back, a staged restore is
+        aborted); returns what was done."""

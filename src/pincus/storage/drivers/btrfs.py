@@ -27,7 +27,6 @@ from pincus.storage.drivers import btrfs_utils as bu
 from pincus.storage.drivers._common import (
     OLD,
     RESTORE,
-    TMP,
     LayoutDriver,
     check_conflict,
     describe,
@@ -198,68 +197,75 @@ class BtrfsDriver(LayoutDriver):
     # --- volumes -------------------------------------------------------------------------
 
     def create_volume(self, vol: Volume, filler: Filler) -> None:
-        """Create an empty subvolume and fill it; images become read-only; on failure nothing is left."""
-        final, tmp = self.layout.path(vol), self.layout.work_path(vol, TMP)
+        """Create an empty subvolume and fill it in the work area; images and snapshots appear
+        read-only under their final name in one step; on failure nothing is left."""
+        final = self.layout.path(vol)
         check_conflict(final, describe(vol))
         with failing("creating", vol, self.pool_name), Reverter() as rev:
             final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            ensure_absent(tmp, bu.delete_tree)
+            tmp = self.layout.new_work()
             bu.create_subvolume(tmp)
             rev.add(lambda: bu.delete_tree(tmp))
             os.chmod(tmp, 0o711)
             filler(tmp)
             if vol.type == IMAGE or vol.is_snapshot:
-                bu.set_read_only(tmp, True)
-            os.rename(tmp, final)
+                # A read-only subvolume cannot move to another directory: snapshot it into place.
+                bu.snapshot_tree(tmp, final, read_only=True)
+                bu.delete_tree(tmp)
+            else:
+                os.rename(tmp, final)
             rev.success()
 
     def create_volume_from_copy(self, vol: Volume, src: Volume, freeze: Freezer | None = None) -> None:
-        """Create vol as a snapshot of src (read-only when vol is a snapshot); atomic, O(1)."""
+        """Create vol as a snapshot of src (read-only when vol is a snapshot) under its final name;
+        O(1), and atomic unless src holds nested subvolumes (the database row covers that case)."""
         src_path = self.check_source(src)
-        final, tmp = self.layout.path(vol), self.layout.work_path(vol, TMP)
+        final = self.layout.path(vol)
         check_conflict(final, describe(vol))
-        with failing("copying", vol, self.pool_name, f" from {describe(src)}"), Reverter() as rev:
+        with failing("copying", vol, self.pool_name, f" from {describe(src)}"):
             final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            ensure_absent(tmp, bu.delete_tree)
-            bu.snapshot_tree(src_path, tmp, read_only=vol.is_snapshot)
-            rev.add(lambda: bu.delete_tree(tmp))
-            os.rename(tmp, final)
-            rev.success()
+            bu.snapshot_tree(src_path, final, read_only=vol.is_snapshot)
+
+    def copy_to(self, src: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """A writable snapshot of src at dest (a new path in the work area); O(1)."""
+        src_path = self.check_source(src)
+        with failing("copying", src, self.pool_name, f' to "{dest.name}"'):
+            bu.snapshot_tree(src_path, dest, read_only=False)
 
     # --- snapshots -----------------------------------------------------------------------
 
     def create_snapshot(self, snap_vol: Volume, freeze: Freezer | None = None) -> None:
-        """Create a read-only snapshot of snap_vol.parent(); atomic, O(1), no freeze needed."""
-        src = self.check_source(snap_vol.parent())
-        final, tmp = self.layout.path(snap_vol), self.layout.work_path(snap_vol, TMP)
+        """Create a read-only snapshot of snap_vol.parent() under its final name; O(1), no freeze."""
+        final = self.layout.path(snap_vol)
         check_conflict(final, describe(snap_vol))
-        with failing("creating", snap_vol, self.pool_name), Reverter() as rev:
+        with failing("creating", snap_vol, self.pool_name):
             final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            ensure_absent(tmp, bu.delete_tree)
-            bu.snapshot_tree(src, tmp, read_only=True)
-            rev.add(lambda: bu.delete_tree(tmp))
-            os.rename(tmp, final)
-            rev.success()
+            self.snapshot_to(snap_vol.parent(), final, freeze)
 
-    def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
-        """Swap in a writable snapshot of the snapshot; the old subvolume is deleted afterwards
-        (by the caller with defer_delete)."""
-        live, snap = self.check_source(vol), self.check_source(snap_vol)
-        aside, old = self.layout.work_path(vol, RESTORE), self.layout.work_path(vol, OLD)
+    def snapshot_to(self, vol: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """A read-only snapshot of vol at dest (a snapshot's place, or a path in the work area)."""
+        src = self.check_source(vol)
+        self.layout.work_dir.mkdir(mode=0o700, exist_ok=True)
+        bu.snapshot_tree(src, dest, read_only=True)
+
+    def delete_aside(self, path: Path) -> None:
+        """Delete a read-only subvolume (a snapshot, an image) in place: it cannot move to another
+        directory, and its deletion is immediate in the namespace; anything else goes aside first."""
+        if bu.is_subvolume(path) and bu.get_read_only(path):
+            bu.delete_tree(path)
+            return
+        super().delete_aside(path)
+
+    def stage_restore(self, vol: Volume, snap_vol: Volume) -> None:
+        """A writable snapshot of the snapshot in the work area; O(1)."""
+        self.check_source(vol)
+        snap = self.check_source(snap_vol)
+        staged, old = self.layout.work(RESTORE, vol), self.layout.work(OLD, vol)
         with failing("restoring", vol, self.pool_name, f' from snapshot "{snap_vol.snapshot_name}"'):
-            with Reverter() as rev:
-                ensure_absent(aside, bu.delete_tree)
-                ensure_absent(old, bu.delete_tree)
-                bu.snapshot_tree(snap, aside, read_only=False)
-                rev.add(lambda: bu.delete_tree(aside))
-                os.rename(live, old)
-                rev.add(lambda: os.rename(old, live))
-                os.rename(aside, live)
-                rev.success()
-            if defer_delete:
-                return [self.set_aside(old)]
-            bu.delete_tree(old)
-            return []
+            ensure_absent(staged, bu.delete_tree)
+            ensure_absent(old, bu.delete_tree)
+            self.layout.work_dir.mkdir(mode=0o700, exist_ok=True)
+            bu.snapshot_tree(snap, staged, read_only=False)
 
     def volume_size(self, vol: Volume) -> int:
         """Exclusive bytes from the qgroup in sysfs (no fork); -1 when quotas are off."""

@@ -34,7 +34,6 @@ from pincus.storage.drivers._common import (
     OLD,
     POOL_DIRS,
     RESTORE,
-    TMP,
     LayoutDriver,
     check_conflict,
     describe,
@@ -59,7 +58,7 @@ from pincus.storage.drivers.base import IMAGE, DriverInfo, Filler, Freezer, Volu
 log = logging.getLogger(__name__)
 
 SNAPSHOT_MARKER = ".pincus-snapshot.json"
-MOVES = ".moves-"  # <type>/.moves-<vol>: the journal of a restore in progress
+MOVES = ".moves"  # <work>/restore-<type>-<vol>.moves: the live subtrees a staged restore took
 BASE_MARKER = ".pincus-base.json"
 MARKERS = (".pincus-",)  # top-level prefix copies skip
 _ALWAYS = 1 << 62  # trusted_before_ns that trusts every file (linking one immutable tree to another)
@@ -87,6 +86,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh)
     os.rename(tmp, path)
+
+
+def _moves_journal(staged: Path) -> Path:
+    """The journal of the live subtrees a staged restore moved into its tree."""
+    return staged.with_name(staged.name + MOVES)
 
 
 def _write_marker(root: Path, name: str, data: dict[str, Any]) -> None:
@@ -168,11 +172,11 @@ class DirDriver(LayoutDriver):
 
     def create_volume(self, vol: Volume, filler: Filler) -> None:
         """Create an empty volume and fill it; on failure nothing is left."""
-        final, tmp = self.layout.path(vol), self.layout.work_path(vol, TMP)
+        final = self.layout.path(vol)
         check_conflict(final, describe(vol))
         with failing("creating", vol, self.pool_name), Reverter() as rev:
             final.parent.mkdir(parents=True, exist_ok=True)
-            ensure_absent(tmp, remove_tree)
+            tmp = self.layout.new_work()
             tmp.mkdir(mode=0o711)
             rev.add(lambda: remove_tree(tmp))
             filler(tmp)
@@ -186,94 +190,122 @@ class DirDriver(LayoutDriver):
 
         A snapshot target (``inst/snap``) copied from an immutable source hard-links all files.
         """
-        src_path, final, tmp = self.layout.path(src), self.layout.path(vol), self.layout.work_path(vol, TMP)
+        src_path, final = self.layout.path(src), self.layout.path(vol)
         if not src_path.is_dir():
             raise not_found(src, self.pool_name)
         check_conflict(final, describe(vol))
-        immutable = src.is_snapshot or src.type == IMAGE
+        immutable = src.is_snapshot or src.type == IMAGE  # the source never changes: no freeze
         with failing("copying", vol, self.pool_name, f" from {describe(src)}"), Reverter() as rev:
             final.parent.mkdir(parents=True, exist_ok=True)
-            ensure_absent(tmp, remove_tree)
+            tmp = self.layout.new_work()
             tmp.mkdir(mode=0o700)
             rev.add(lambda: remove_tree(tmp))
             if vol.is_snapshot and immutable:
                 stats = copy_tree(src_path, tmp, reuse=Reuse(src_path, _ALWAYS), exclude=MARKERS)
                 _mark_immutable(tmp, 0, stats)
+            elif vol.is_snapshot:
+                self._copy(src_path, tmp, None, freeze)
+                _mark_immutable(tmp, 0, None)
             else:
-                self._copy(src_path, tmp, None, freeze if not immutable else None)
-                if vol.is_snapshot:
-                    _mark_immutable(tmp, 0, None)
-                elif immutable:
-                    self._write_base(tmp, src_path, fs_tick_ns(tmp))
+                self._copy_into(src, tmp, freeze)
             os.rename(tmp, final)
             rev.success()
 
+    def copy_to(self, src: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """A writable copy of src at dest (a new path in the work area); nothing is left on failure."""
+        self.check_source(src)
+        with failing("copying", src, self.pool_name, f' to "{dest.name}"'), Reverter() as rev:
+            dest.mkdir(mode=0o700)
+            rev.add(lambda: remove_tree(dest))
+            self._copy_into(src, dest, freeze)
+            rev.success()
+
+    def _copy_into(self, src: Volume, dest: Path, freeze: Freezer | None) -> None:
+        """Fill the empty directory dest with a writable copy of src; a copy of an immutable tree
+        records the claim that lets the next snapshot share its unchanged files."""
+        src_path = self.layout.path(src)
+        immutable = src.is_snapshot or src.type == IMAGE
+        self._copy(src_path, dest, None, freeze if not immutable else None)
+        if immutable:
+            self._write_base(dest, src_path, fs_tick_ns(dest))
+
     def create_snapshot(self, snap_vol: Volume, freeze: Freezer | None = None) -> None:
         """Create a snapshot of snap_vol.parent(); atomic: complete or absent."""
-        parent = snap_vol.parent()
-        src, final, tmp = (
-            self.layout.path(parent),
-            self.layout.path(snap_vol),
-            self.layout.work_path(snap_vol, TMP),
-        )
-        if not src.is_dir():
-            raise not_found(parent, self.pool_name)
-        check_conflict(final, describe(snap_vol))
-        with failing("creating", snap_vol, self.pool_name), Reverter() as rev:
+        check_conflict(self.layout.path(snap_vol), describe(snap_vol))
+        with failing("creating", snap_vol, self.pool_name):
+            final = self.layout.path(snap_vol)
             final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            ensure_absent(tmp, remove_tree)
-            claim = self._best_claim(parent)
+            self.snapshot_to(snap_vol.parent(), final, freeze)
+
+    def snapshot_to(self, vol: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """Make an immutable copy of vol at dest (a snapshot's place, or a path in the work area),
+        sharing unchanged files with vol's newest snapshot; atomic: built aside, renamed in."""
+        src = self.layout.path(vol)
+        if not src.is_dir():
+            raise not_found(vol, self.pool_name)
+        with Reverter() as rev:
+            claim = self._best_claim(vol)
+            tmp = self.layout.new_work()
             tmp.mkdir(mode=0o700)
             rev.add(lambda: remove_tree(tmp))
             started = fs_now_ns(tmp)
             reuse = Reuse(claim.path, claim.trusted_before_ns) if claim else None
             stats = self._copy(src, tmp, reuse, freeze, started)
             _mark_immutable(tmp, started, stats)
-            os.rename(tmp, final)
+            os.rename(tmp, dest)
             rev.success()
 
-    def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
-        """Replace vol's content with the snapshot's, swapping in one step; other snapshots stay.
-
-        The restored tree is built aside: live subtrees proven equal to the snapshot's are renamed
-        into it (journaled), other unchanged live files are hard-linked, the rest is copied out of
-        the snapshot. The volume must not be written meanwhile (the caller stops the instance).
-        """
+    def stage_restore(self, vol: Volume, snap_vol: Volume) -> None:
+        """Build vol's restored tree in the work area: live subtrees proven equal to the snapshot's
+        are moved into it (journaled, so an abort puts them back), other unchanged live files are
+        hard-linked, the rest is copied out of the snapshot. The caller keeps vol still meanwhile
+        (the instance is stopped)."""
         live, snap = self.check_source(vol), self.check_source(snap_vol)
-        aside, old = self.layout.work_path(vol, RESTORE), self.layout.work_path(vol, OLD)
-        journal = self.layout.work_path(vol, MOVES)
+        staged, old = self.layout.work(RESTORE, vol), self.layout.work(OLD, vol)
+        journal = _moves_journal(staged)
         with failing("restoring", vol, self.pool_name, f' from snapshot "{snap_vol.snapshot_name}"'):
             with Reverter() as rev:
-                self._undo_restore(vol)
-                ensure_absent(aside, remove_tree)
-                ensure_absent(old, remove_tree)
+                self.abort_restore(vol)
+                ensure_absent(old, remove_tree)  # a finished restore's leftover: vol is live
                 claim = self._restore_claim(vol, snap)
-                aside.mkdir(mode=0o700)
-                rev.add(lambda: remove_tree(aside))
+                self.layout.work_dir.mkdir(mode=0o700, exist_ok=True)
+                staged.mkdir(mode=0o700)
+                rev.add(lambda: self.abort_restore(vol))
                 reuse = Reuse(claim.path, claim.trusted_before_ns, live) if claim else None
                 moves = plan_moves(snap, live, reuse, MARKERS) if reuse else []
                 _write_json(journal, {"moves": moves})
-                rev.add(lambda: self._undo_restore(vol))
-                copy_tree(snap, aside, reuse=reuse, exclude=MARKERS, move_in=(live, moves))
-                os.rename(live, old)
-                rev.add(lambda: os.rename(old, live))
-                os.rename(aside, live)
+                copy_tree(snap, staged, reuse=reuse, exclude=MARKERS, move_in=(live, moves))
                 rev.success()
-            journal.unlink()
-            # Deleted now even with defer_delete: what is left is small (moved subtrees are gone),
-            # and unlinking its names bumps the ctime of files hard-linked into the restored tree,
-            # which must happen before the trust stamp below, or the next snapshot copies them.
-            try:
-                remove_tree(old)
-            except OSError:
-                log.exception("Leaving %s to recover()", old)  # the restore itself is complete
-                return []
-            self._write_base(live, snap, fs_tick_ns(live))
-            return []
+
+    def commit_restore(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
+        """Swap the staged tree in and delete the replaced one now, even with defer_delete: what is
+        left of it is small (moved subtrees are gone), and unlinking its names bumps the ctime of files
+        hard-linked into the restored tree, which must happen before the trust stamp below, or the
+        next snapshot copies them again."""
+        super().commit_restore(vol, snap_vol, defer_delete=False)
+        live = self.layout.path(vol)
+        if not os.path.lexists(self.layout.work(OLD, vol)):  # else the stamp waits for recover()
+            self._write_base(live, self.layout.path(snap_vol), fs_tick_ns(live))
+        return []
+
+    def _committed(self, vol: Volume, snap_vol: Volume) -> None:
+        """The moved subtrees belong to the live tree now: the moves journal is done."""
+        _moves_journal(self.layout.work(RESTORE, vol)).unlink(missing_ok=True)
+
+    def _abort_staged(self, staged: Path) -> None:
+        """Put the live subtrees a staged restore took back (its journal names them), then drop it."""
+        journal = _moves_journal(staged)
+        data = _read_json(journal)
+        if data is not None and staged.is_dir():
+            vtype, _, name = staged.name[len(RESTORE):].partition("-")
+            moved = undo_moves(list(data.get("moves", [])), staged, self.layout.root / vtype / name)
+            if moved:
+                log.warning("Put back %d subtrees moved by an unfinished restore of %s", moved, name)
+        remove_tree(staged)
+        journal.unlink(missing_ok=True)
 
     def recover(self) -> list[str]:
-        """Put back subtrees an interrupted restore moved, then clean every other leftover."""
-        done: list[str] = []
+        """Empty the work area (putting back what an unfinished restore moved), drop stale markers."""
         for vtype in POOL_DIRS:
             top = self.root() / vtype
             try:
@@ -281,33 +313,9 @@ class DirDriver(LayoutDriver):
             except FileNotFoundError:
                 continue
             for name in names:
-                if ".tmp-" in name and name.startswith(MOVES):
-                    os.unlink(top / name)  # a journal never completed: nothing was moved yet
-                elif name.startswith(MOVES):
-                    vol = Volume(self.pool_name, vtype, name[len(MOVES) :])
-                    moved = self._undo_restore(vol)
-                    done.append(f"Put back {moved} subtrees moved by an interrupted restore of {vol.name}")
-                elif not name.startswith("."):
-                    for stale in (top / name).glob(f"{BASE_MARKER}.tmp-*"):
-                        stale.unlink()
-        return done + super().recover()
-
-    def _undo_restore(self, vol: Volume) -> int:
-        """Undo the moves of an unfinished restore of vol (its journal says which); drop the journal."""
-        journal = self.layout.work_path(vol, MOVES)
-        data = _read_json(journal)
-        if data is None:
-            return 0
-        aside, live, old = (
-            self.layout.work_path(vol, RESTORE),
-            self.layout.path(vol),
-            self.layout.work_path(vol, OLD),
-        )
-        undone = 0
-        if aside.is_dir():  # the swap did not happen: the moved subtrees belong to the old tree
-            undone = undo_moves(list(data.get("moves", [])), aside, live if live.is_dir() else old)
-        journal.unlink()
-        return undone
+                for stale in (top / name).glob(f"{BASE_MARKER}.tmp-*"):
+                    stale.unlink()
+        return super().recover()
 
     def volume_size(self, vol: Volume) -> int:
         """Disk bytes a snapshot added when it was made (not shared with an older snapshot then);

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from pincus.core.errors import Conflict, PincusError, StorageError
-from pincus.storage.drivers._common import LayoutDriver, check_conflict, describe, not_found
+from pincus.storage.drivers._common import RESTORE, LayoutDriver, check_conflict, describe, not_found
 from pincus.storage.drivers.base import DriverInfo, Filler, Freezer, Volume
 
 
@@ -96,18 +96,31 @@ class FakeDriver(LayoutDriver):
         self._call("create_volume_from_copy", vol.name)
         self._copy(src, vol, freeze)
 
+    def copy_to(self, src: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """Copy the source directory to dest."""
+        self._call("copy_to", src.name)
+        shutil.copytree(self.check_source(src), dest, symlinks=True)
+
+    def snapshot_to(self, vol: Volume, dest: Path, freeze: Freezer | None = None) -> None:
+        """Copy the volume to dest."""
+        self._call("snapshot_to", vol.name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.check_source(vol), dest, symlinks=True)
+
     def create_snapshot(self, snap_vol: Volume, freeze: Freezer | None = None) -> None:
         """Copy the volume into its snapshot directory."""
         self._call("create_snapshot", snap_vol.name)
         self._copy(snap_vol.parent(), snap_vol, freeze)
 
-    def restore_snapshot(self, vol: Volume, snap_vol: Volume, defer_delete: bool = False) -> list[Path]:
-        """Replace the volume directory with a copy of the snapshot (nothing is left to delete)."""
-        self._call("restore_snapshot", vol.name)
-        live, snap = self.check_source(vol), self.check_source(snap_vol)
-        shutil.rmtree(live)
-        shutil.copytree(snap, live, symlinks=True)
-        return []
+    def stage_restore(self, vol: Volume, snap_vol: Volume) -> None:
+        """Copy the snapshot into the work area (commit_restore swaps it in)."""
+        self._call("stage_restore", vol.name)
+        self.check_source(vol)
+        snap = self.check_source(snap_vol)
+        staged = self.layout.work(RESTORE, vol)
+        self.delete_path(staged)
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(snap, staged, symlinks=True)
 
     def volume_size(self, vol: Volume) -> int:
         """Sum of the file sizes in the volume."""
