@@ -5,9 +5,9 @@ from pincus.core.instances import RENAME
 from pincus.core.recovery import recover, retry_unsettled
 from pincus.core.snapshots import COMMITTING, REDO, RESTORE, SNAPSHOT_RENAME, STAGING, STARTED
 from pincus.db.records import JournalRecord, SnapshotRecord
-from pincus.runtime.base import RUNNING, STOPPED
 from pincus.db.schema import CREATING, DELETING
 from pincus.db.store import DB_ZERO_TIME, db_time
+from pincus.runtime.base import RUNNING, STOPPED
 
 
 async def test_half_made_snapshot_is_undone_and_half_deleted_is_finished(api):
