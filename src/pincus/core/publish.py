@@ -14,7 +14,7 @@ from pincus.core.errors import InvalidArgument, StorageError
 from pincus.core.images import Images
 from pincus.core.instances import Instances
 from pincus.core.state import State
-from pincus.db.records import ImageRecord
+from pincus.db.records import ImageRecord, InstanceRecord
 
 
 def _tarball(volume_dir: Path, metadata: dict[str, Any], out: Path) -> None:
@@ -36,7 +36,13 @@ async def publish(st: State, instances: Instances, images: Images, req: dict[str
     inst_name, _, snap_name = name.partition("/")
     if not inst_name:
         raise InvalidArgument("No source instance or snapshot given")
-    rec = instances.get(inst_name)
+    async with instances.reading(inst_name) as rec:  # restores, deletes and renames wait
+        return await _publish(st, instances, images, req, rec, snap_name)
+
+
+async def _publish(st: State, instances: Instances, images: Images, req: dict[str, Any],
+                   rec: InstanceRecord, snap_name: str) -> ImageRecord:
+    inst_name = rec.name
     config, _ = instances.expanded(rec)
     vol = instances.volume(rec)
     if snap_name:

@@ -104,3 +104,26 @@ def test_db_time_roundtrip():
     dt = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
     assert from_db_time(db_time(dt)) == dt
     assert db_time(None) == DB_ZERO_TIME and from_db_time(DB_ZERO_TIME) is None
+
+
+def test_an_earlier_versions_pending_restore_becomes_a_journal_entry(tmp_path):
+    import json
+    import sqlite3
+
+    from pincus.db.journal import JournalStore
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:4]):
+        conn.executescript("BEGIN;" + script + f";PRAGMA user_version = {number + 1};COMMIT;")
+    conn.execute(
+        "INSERT INTO instances (name, created_at, last_used_at, pool, pending_restore) VALUES (?, ?, ?, ?, ?)",
+        ("c1", "t", "t", "default", json.dumps({"snapshot": "s1", "disk_only": False})),
+    )
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    entries = JournalStore(store).pending()
+    assert [(e.kind, e.phase, e.data["snapshot"]) for e in entries] == [("restore", "redo", "s1")]
+    assert store.get_instance("c1").error == ""
+    store.close()
