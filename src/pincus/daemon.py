@@ -62,7 +62,7 @@ async def serve(root: Path, group: str) -> None:
     services = Services.build(st)
     services.pools.load_all()
     await recover(services)
-    for line in services.pools.clean_all():
+    for line in services.pools.clean_all() + services.images.clean_leftovers():
         log.warning("storage recovery: %s", line)
     app = build_app(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

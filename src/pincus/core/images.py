@@ -25,6 +25,16 @@ class Images:
     def __init__(self, st: State) -> None:
         self.st = st
 
+    def clean_leftovers(self) -> list[str]:
+        """At daemon start: remove uploads and publishes a crash interrupted (hidden names in images/,
+        where stored tarballs are named by fingerprint)."""
+        done = []
+        for path in sorted(self.st.paths.images.glob(".*")):
+            if path.name.startswith((".upload-", ".publish-")):
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+                done.append(f"Deleted the unfinished image upload {path}")
+        return done
+
     def tarballs(self, fingerprint: str) -> tuple[Path, Path | None]:
         """The stored metadata (or unified) tarball and the rootfs tarball (None if unified)."""
         base = self.st.paths.images / fingerprint

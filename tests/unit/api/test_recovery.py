@@ -176,3 +176,14 @@ async def test_half_created_instance_is_removed(api):
     s.st.store.update_instance(inst)
     await recover(s)
     assert s.st.store.instances(include_pending=True) == [] and not api.driver.volume_exists(vol)
+
+
+async def test_interrupted_uploads_are_removed_at_start(api):
+    images = api.services.st.paths.images
+    images.mkdir(parents=True, exist_ok=True)
+    (images / ".upload-0a1b").mkdir()
+    (images / ".upload-0a1b" / "meta").write_bytes(b"partial")
+    (images / ".publish-2c3d.tar.gz").write_bytes(b"partial")
+    (images / ("f" * 64)).write_bytes(b"a stored image")
+    assert len(api.services.images.clean_leftovers()) == 2
+    assert sorted(p.name for p in images.iterdir()) == ["f" * 64]
