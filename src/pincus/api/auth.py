@@ -85,13 +85,6 @@ def identity(request: web.Request) -> Identity:
     return request.get(IDENTITY, LOCAL)
 
 
-def _allowed_untrusted(request: web.Request) -> bool:
-    route = request.match_info.route
-    resource = route.resource
-    pattern = resource.canonical if resource is not None else ""
-    return (request.method, pattern) in UNTRUSTED_OK
-
-
 # --- projects: Incus's rules for restricted certificates -------------------------------------------
 
 PROJECTS = frozenset({"default"})  # the only project pincus has
