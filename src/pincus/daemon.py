@@ -22,6 +22,7 @@ from pincus.core.services import Services
 from pincus.core.state import Paths, State
 from pincus.db.records import ProfileRecord
 from pincus.db.store import Store
+from pincus.startup import AlreadyRunning, DaemonLock, secure_database, secure_directories, secure_pools
 
 log = logging.getLogger("pincusd")
 DEFAULT_DIR = "/var/lib/pincus"
@@ -45,22 +46,28 @@ def build_state(root: Path) -> State:
     from pincus.runtime.lxc import LxcRuntime
 
     paths = Paths(root)
-    for d in (paths.root, paths.database.parent, paths.images, paths.pools, paths.lxc, paths.logs):
-        d.mkdir(parents=True, exist_ok=True)
-    os.chmod(paths.root, 0o711)
-    return State(paths=paths, store=Store(paths.database), runtime=LxcRuntime(paths.lxc))
+    secure_directories(paths)
+    store = Store(paths.database)
+    secure_database(paths.database)  # the WAL/SHM files a database of an older pincusd left 0644
+    return State(paths=paths, store=store, runtime=LxcRuntime(paths.lxc))
 
 
 async def serve(root: Path, group: str) -> None:
     """Start everything, serve until SIGTERM/SIGINT, then stop serving (containers keep running)."""
     paths = Paths(root)
-    if _socket_alive(paths.socket):
+    lock = DaemonLock(root)
+    try:
+        lock.acquire()  # before the socket, the database or a pool is touched
+    except AlreadyRunning as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    if _socket_alive(paths.socket):  # a daemon of an older pincus, which took no lock
         raise SystemExit(f"pincusd is already running on {paths.socket}")
     st = build_state(root)
     if not st.store.profiles():
         st.store.create_profile(ProfileRecord(name="default", description="Default Incus profile"))
     services = Services.build(st)
     services.pools.load_all()
+    secure_pools(paths)
     await recover(services)
     for line in services.pools.clean_all() + services.images.clean_leftovers():
         log.warning("storage recovery: %s", line)
@@ -91,6 +98,7 @@ async def serve(root: Path, group: str) -> None:
     paths.socket.unlink(missing_ok=True)
     st.store.close()
     st.executor.shutdown(wait=False, cancel_futures=True)
+    lock.release()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from pincus.core.expiry import format_time, parse_expiry
 from pincus.core.operations import RUNNING, TOKEN, Operation
 from pincus.core.services import Services
 from pincus.db.store import db_time, from_db_time
-from pincus.db.trust import CertificateRecord, TokenRecord, TrustStore
+from pincus.db.trust import CertificateRecord, TokenRecord, TrustStore, hash_secret
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -39,36 +39,40 @@ class TokenKeeper:
         self.ops: dict[str, Operation] = {}
         self.closing = False
 
-    def start(self, s: Services, https: HttpsEndpoint, rec: TokenRecord) -> Operation:
-        """Publish a pending token as a running, cancellable operation."""
+    def start(self, s: Services, https: HttpsEndpoint, rec: TokenRecord, secret: str = "") -> Operation:
+        """Publish a pending token as a running, cancellable operation.
+
+        Only the daemon that issued the token knows its secret (the store keeps a hash): a token
+        published again after a restart has no ``secret`` in its metadata, but still works."""
         meta: dict[str, Any] = {
             "addresses": https.addresses(), "fingerprint": https.fingerprint,
             "request": {"name": rec.name, "type": rec.type, "restricted": rec.restricted,
                         "projects": list(rec.projects), "certificate": "", "description": rec.description,
                         "trust_token": "", "token": True},
-            "secret": rec.secret,
         }  # fmt: skip
+        if secret:
+            meta["secret"] = secret
         if rec.expires:
             meta["expiresAt"] = format_time(from_db_time(rec.expires_at))
         op = s.st.ops.create(TOKEN, "Executing operation", {})
         op.metadata, op.may_cancel = meta, True
-        self.ops[rec.secret] = op
+        self.ops[rec.secret_hash] = op
 
         async def pending(_: Operation) -> None:
             """Wait until the token is used, revoked, or the daemon stops."""
             try:
                 await asyncio.Event().wait()
             finally:
-                self.ops.pop(rec.secret, None)
+                self.ops.pop(rec.secret_hash, None)
                 if not self.closing:  # revoked (DELETE /1.0/operations/{id}) or used
-                    TrustStore(s.st.store).take_token(rec.secret)
+                    TrustStore(s.st.store).take_token_hash(rec.secret_hash)
 
         op.start(pending)  # Running at once, as Incus's token operations are
         return op
 
     def finish(self, secret: str) -> None:
         """End the operation of a used token."""
-        op = self.ops.get(secret)
+        op = self.ops.get(hash_secret(secret))
         if op is not None and op.status == RUNNING:
             op.cancel()
 
@@ -145,11 +149,12 @@ def _issue_token(request: web.Request, req: dict[str, Any]) -> web.Response:
         raise InvalidArgument("Can't issue token when server isn't listening on network")
     now = s.st.clock()
     expiry = parse_expiry(s.st.store.get_config().get("core.remote_token_expiry", ""), now)
-    rec = TokenRecord(secrets.token_hex(32), str(req.get("name") or ""), db_time(now), db_time(expiry),
+    secret = secrets.token_hex(32)
+    rec = TokenRecord(hash_secret(secret), str(req.get("name") or ""), db_time(now), db_time(expiry),
                       "client", bool(req.get("restricted")), _projects(req.get("projects")),
                       str(req.get("description") or ""))
     TrustStore(s.st.store).add_token(rec)
-    return async_op(request.app[TOKENS].start(s, https, rec))
+    return async_op(request.app[TOKENS].start(s, https, rec, secret))
 
 
 def _redeem(request: web.Request, text: str) -> dict[str, Any]:

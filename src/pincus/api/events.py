@@ -7,6 +7,7 @@ import json
 
 from aiohttp import WSMsgType, web
 
+from pincus.api.auth import event_visible, identity
 from pincus.api.context import svc
 
 routes = web.RouteTableDef()
@@ -21,6 +22,7 @@ async def events_get(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     hub = svc(request).st.hub
     listener = hub.subscribe(types)
+    ident = identity(request)
 
     async def pump() -> None:
         try:
@@ -35,7 +37,8 @@ async def events_get(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await ws.ping(b"keepalive")
                 continue
-            await ws.send_str(json.dumps(event, separators=(",", ":")))
+            if event_visible(ident, event):
+                await ws.send_str(json.dumps(event, separators=(",", ":")))
 
     sender = asyncio.get_running_loop().create_task(pump())
     try:

@@ -139,11 +139,14 @@ def run_init(ctx: Ctx, opts: Options, args: list[str]) -> int:
 
 
 def run_waitready(ctx: Ctx, opts: Options, args: list[str]) -> int:
-    """Poll GET /1.0 until the daemon answers (every 0.5 s)."""
+    """Poll GET /1.0 until the daemon answers (every 0.5 s), never past --timeout."""
     client = ctx.client("local")
     deadline = time.monotonic() + opts.timeout if opts.timeout > 0 else None
     last: Exception | None = None
     while True:
+        if deadline is not None:
+            # A socket that accepts and never answers must not outlive the deadline either.
+            client.conn.timeout = max(deadline - time.monotonic(), 0.01)
         try:
             client.get_server()
             return 0
@@ -151,7 +154,7 @@ def run_waitready(ctx: Ctx, opts: Options, args: list[str]) -> int:
             last = exc
         if deadline is not None and time.monotonic() >= deadline:
             raise CLIError(f"Daemon still not running after {opts.timeout}s timeout ({last})")
-        time.sleep(0.5)
+        time.sleep(0.5 if deadline is None else max(min(0.5, deadline - time.monotonic()), 0))
 
 
 def run_version(ctx: Ctx, opts: Options, args: list[str]) -> int:

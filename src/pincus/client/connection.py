@@ -262,11 +262,18 @@ class Connection:
     def __init__(self, path: str | None = None, project: str = "") -> None:
         self.path = path or socket_path()
         self.project = project
+        # Seconds any one socket operation may block (None: forever). ``admin waitready`` sets it,
+        # so a daemon that accepts and never answers cannot hold the command past its timeout.
+        self.timeout: float | None = None
 
     def _connect(self) -> Any:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
         try:
             sock.connect(self.path)
+        except TimeoutError:
+            sock.close()
+            raise ClientError(0, f"Timed out connecting to the pincus daemon (socket path: {self.path})") from None
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             raise ClientError(

@@ -132,6 +132,7 @@ class TlsConnection(Connection):
     def _connect(self) -> Any:
         ctx = self._context()
         sock = _dial(self.hostname, self.port)
+        sock.settimeout(self.timeout)
         try:
             tls = ctx.wrap_socket(sock, server_hostname=self.hostname)
         except ssl.SSLCertVerificationError as exc:

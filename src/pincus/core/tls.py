@@ -104,7 +104,8 @@ def write_pair(cert_path: Path, key_path: Path, client: bool, hosts: list[str] |
     """Generate a pair into two files (the key is created 0600 before anything is written)."""
     cert, key = generate_pair(client, hosts)
     cert_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)  # a key file that was already there keeps its old mode through O_CREAT
     with os.fdopen(fd, "wb") as fobj:
         fobj.write(key)
     cert_path.write_bytes(cert)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 # Never edit a shipped migration: append a new one.
@@ -134,6 +135,12 @@ MIGRATIONS: list[str] = [
         SELECT id, 'restore', 'redo', pending_restore FROM instances WHERE pending_restore != '';
     ALTER TABLE instances DROP COLUMN pending_restore;
     """,
+    # 6: certificate add tokens keep only the sha256 of their secret (anyone reading the file
+    # could otherwise redeem a pending token); pincus_sha256 is registered by migrate()
+    """
+    ALTER TABLE certificate_tokens RENAME COLUMN secret TO secret_hash;
+    UPDATE certificate_tokens SET secret_hash = pincus_sha256(secret_hash);
+    """,
 ]
 
 # Values of the ``pending`` columns: a row being created, or being deleted. Recovery at daemon
@@ -148,7 +155,18 @@ def migrate(conn: sqlite3.Connection) -> int:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise RuntimeError(f"Database schema {version} is newer than this pincusd ({len(MIGRATIONS)})")
+    conn.create_function("pincus_sha256", 1, sha256_hex, deterministic=True)
     for number in range(version, len(MIGRATIONS)):
         with conn:
             conn.executescript("BEGIN;" + MIGRATIONS[number] + f";PRAGMA user_version = {number + 1};COMMIT;")
+    if version < len(MIGRATIONS):
+        # Old row versions (a clear token secret, say) must not survive in the WAL or free pages.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return len(MIGRATIONS)
+
+
+def sha256_hex(text: str) -> str:
+    """The hex sha256 of a text (how token secrets are stored)."""
+    return hashlib.sha256(text.encode()).hexdigest()

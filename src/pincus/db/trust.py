@@ -1,4 +1,7 @@
-"""The trust store: trusted client certificates and pending certificate add tokens (schema 2)."""
+"""The trust store: trusted client certificates and pending certificate add tokens (schema 2).
+
+A token's secret is never stored: only its sha256 (schema 5), so reading the database does not
+let anyone redeem a pending token."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from pincus.core.errors import Conflict, NotFound
+from pincus.db.schema import sha256_hex
 from pincus.db.store import DB_ZERO_TIME, Store
 
 
@@ -33,7 +37,7 @@ class CertificateRecord:
 class TokenRecord:
     """A pending certificate add token: single use, optionally expiring (db_time or zero)."""
 
-    secret: str
+    secret_hash: str  # sha256 hex of the secret (hash_secret)
     name: str
     created_at: str
     expires_at: str = DB_ZERO_TIME
@@ -49,7 +53,7 @@ class TokenRecord:
 
 
 _CERT_COLS = "fingerprint, name, certificate, type, restricted, projects, description"
-_TOKEN_COLS = "secret, name, created_at, expires_at, type, restricted, projects, description"
+_TOKEN_COLS = "secret_hash, name, created_at, expires_at, type, restricted, projects, description"
 
 
 def _cert(row: sqlite3.Row) -> CertificateRecord:
@@ -58,7 +62,7 @@ def _cert(row: sqlite3.Row) -> CertificateRecord:
 
 
 def _token(row: sqlite3.Row) -> TokenRecord:
-    return TokenRecord(row["secret"], row["name"], row["created_at"], row["expires_at"], row["type"],
+    return TokenRecord(row["secret_hash"], row["name"], row["created_at"], row["expires_at"], row["type"],
                        bool(row["restricted"]), json.loads(row["projects"]), row["description"])
 
 
@@ -123,20 +127,29 @@ class TrustStore:
 
     def tokens(self) -> list[TokenRecord]:
         """Every pending token, oldest first."""
-        rows = self.conn.execute(f"SELECT {_TOKEN_COLS} FROM certificate_tokens ORDER BY created_at, secret")
+        rows = self.conn.execute(f"SELECT {_TOKEN_COLS} FROM certificate_tokens ORDER BY created_at, secret_hash")
         return [_token(r) for r in rows]
 
     def add_token(self, rec: TokenRecord) -> None:
         """Store a new pending token."""
         self.conn.execute(
             f"INSERT INTO certificate_tokens ({_TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.secret, rec.name, rec.created_at, rec.expires_at, rec.type, int(rec.restricted),
+            (rec.secret_hash, rec.name, rec.created_at, rec.expires_at, rec.type, int(rec.restricted),
              json.dumps(rec.projects), rec.description),
         )
 
     def take_token(self, secret: str) -> TokenRecord | None:
         """Remove and return the token with this secret (tokens are single use), or None."""
+        return self.take_token_hash(hash_secret(secret))
+
+    def take_token_hash(self, secret_hash: str) -> TokenRecord | None:
+        """Remove and return the token whose secret has this hash, or None."""
         with_row = self.conn.execute(
-            f"DELETE FROM certificate_tokens WHERE secret = ? RETURNING {_TOKEN_COLS}", (secret,)
+            f"DELETE FROM certificate_tokens WHERE secret_hash = ? RETURNING {_TOKEN_COLS}", (secret_hash,)
         ).fetchone()
         return _token(with_row) if with_row is not None else None
+
+
+def hash_secret(secret: str) -> str:
+    """What the trust store keeps of a token secret: its sha256, hex."""
+    return sha256_hex(secret)

@@ -49,9 +49,11 @@ DELETE = "delete-"
 # Work names of earlier pincus versions, kept beside the volumes: recover() leaves them alone
 # (a user may have named a snapshot so) except an ``.old-<vol>`` whose volume is missing.
 LEGACY_OLD = ".old-"
-# Incus creates these in every pool; the mode of each follows Incus.
+# Incus creates these in every pool; the mode of each follows Incus, except containers: Incus
+# needs 0711 so an idmapped container's root can reach its rootfs (and then makes each volume 0100);
+# every pincus container is privileged, so nothing unprivileged has to traverse it.
 POOL_DIRS = {
-    "containers": 0o711,
+    "containers": 0o700,
     "containers-snapshots": 0o700,
     "custom": 0o711,
     "custom-snapshots": 0o700,
