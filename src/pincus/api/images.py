@@ -27,6 +27,7 @@ from pincus.core.services import Services
 from pincus.core.timefmt import parse_time
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time
+from pincus.images.unpack import validate_image
 
 routes = web.RouteTableDef()
 CHUNK = 1 << 20
@@ -114,6 +115,9 @@ async def images_post(request: web.Request) -> web.Response:
     tmp.mkdir(parents=True)
     try:
         meta, rootfs, filename = await _receive(request, tmp)
+        # The members are checked now, as at unpack time: a hostile or broken image is a 400
+        # here, not an image that fails at its first use.
+        await s.st.blocking(validate_image, meta, rootfs)
     except BaseException:
         _cleanup(tmp)
         raise
