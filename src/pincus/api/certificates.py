@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import logging
 import re
 import secrets
@@ -158,8 +157,8 @@ def _certificate_of(request: web.Request, encoded: str) -> bytes:
     if encoded:
         try:
             return base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
-            raise InvalidArgument(str(exc)) from None
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
+            raise InvalidArgument(f"Invalid certificate: {exc}") from None
     ident = identity(request)
     if ident.method == UNIX:
         raise InvalidArgument("Can't use TLS data on non-TLS link")

@@ -129,3 +129,11 @@ def test_hostile_image_is_refused_at_import(pincusd: Pincusd, case: str) -> None
     _, after = pincusd.api("GET", "/1.0/images")
     assert after["metadata"] == before["metadata"]
     assert sorted(os.listdir(pincusd.root / "images")) == files
+
+
+@pytest.mark.parametrize(("header", "value"), [("X-Incus-uid", "99999999999999999999"), ("X-Incus-gid", "-7"),
+                                               ("X-Incus-mode", "77777777777")])
+def test_file_push_headers_out_of_range_are_400(pincusd: Pincusd, inst: str, header: str, value: str) -> None:
+    status, data = pincusd.raw("POST", f"/1.0/instances/{inst}/files?path=/tmp/fz", b"x",
+                               {"Content-Type": "application/octet-stream", header: value})
+    assert status == 400 and header in data["error"], data

@@ -142,3 +142,8 @@ async def test_query_numbers_are_checked(api):
     for timeout in ("abc", "nan", "inf", "1e999"):
         resp = await api.client.get(f"{data['operation']}/wait?timeout={timeout}")
         assert resp.status == 400, timeout
+
+
+async def test_non_ascii_certificate_is_400_not_500(api):
+    status, err = await _error(api, "POST", "/1.0/certificates", {"certificate": "\u0080", "type": "client"})
+    assert status == 400 and "Invalid certificate" in err, err
