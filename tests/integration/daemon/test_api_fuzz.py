@@ -131,11 +131,15 @@ def _typed(kind: type[schema.Wire]) -> st.SearchStrategy[dict[str, Any]]:
     return _for_type(msgspec.inspect.type_info(kind))
 
 
+wrong_type = st.one_of(st.integers(), st.booleans(), st.floats(), text, st.lists(text, max_size=2),
+                       st.dictionaries(text, st.integers(), max_size=2), any_json)
+
+
 @st.composite
 def _one_field_wrong(draw: st.DrawFn, kind: type[schema.Wire]) -> dict[str, Any]:
     body = draw(_typed(kind))
     field = draw(st.sampled_from([f.encode_name for f in msgspec.inspect.type_info(kind).fields]))
-    body[field] = draw(any_json)
+    body[field] = draw(wrong_type)
     return body
 
 
@@ -143,7 +147,7 @@ def _body(route: tuple[str, str]) -> st.SearchStrategy[bytes]:
     kind = BODY_TYPES.get(route)
     shapes: list[st.SearchStrategy[Any]] = [any_json]
     if kind is not None:
-        shapes = [_typed(kind), _typed(kind), _one_field_wrong(kind), any_json]
+        shapes = [_typed(kind), _one_field_wrong(kind), _one_field_wrong(kind), any_json]
     elif route[0] == "GET":
         shapes = [st.none(), any_json]
     raw = st.sampled_from([b"", b"{", b"[]", b"\xff\xfe", b'{"a": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
