@@ -84,6 +84,21 @@ class Pincusd:
             return self.api("GET", f"{op}/wait?timeout=-1")
         return resp.status, data
 
+    def raw(self, method: str, path: str, data: bytes = b"", headers: dict[str, str] | None = None,
+            timeout: float = 600.0) -> tuple[int, dict[str, Any]]:
+        """One request with a raw body, not waited for. Returns (status, envelope)."""
+        conn = _UnixConnection(str(self.socket), timeout)
+        try:
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+            resp = conn.getresponse()
+            raw = resp.read()
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(raw or b"{}")
+        except ValueError:
+            return resp.status, {"raw": raw[:200].decode(errors="replace")}
+
     def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the pincus CLI against this daemon."""
         return subprocess.run([str(VENV_BIN / "pincus"), *args], env=self.env(), input=input,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
-import json
 import logging
 import re
 import secrets
@@ -14,9 +12,11 @@ from typing import Any
 from aiohttp import web
 
 from pincus.api.auth import UNIX, identity, trust_store
+from pincus.api.body import merged, read_body
 from pincus.api.context import svc
 from pincus.api.https import HTTPS, HttpsEndpoint
 from pincus.api.response import async_op, check_etag, recursion, sync
+from pincus.api.schema import CertificatePut, CertificatesPost
 from pincus.core import tls
 from pincus.core.errors import Forbidden, InvalidArgument
 from pincus.core.expiry import format_time, parse_expiry
@@ -114,22 +114,6 @@ async def stop_network(app: web.Application) -> None:
     await app[HTTPS].close()
 
 
-async def _read_small_json(request: web.Request) -> dict[str, Any]:
-    if (request.content_length or 0) > MAX_REQUEST:
-        raise InvalidArgument("Request body too large")
-    raw = bytearray()
-    while chunk := await request.content.read(65536):
-        raw += chunk
-        if len(raw) > MAX_REQUEST:
-            raise InvalidArgument("Request body too large")
-    body = json.loads(raw) if raw.strip() else {}
-    if not isinstance(body, dict):
-        raise InvalidArgument("Invalid request body: a JSON object is expected")
-    return body
-
-
-def _projects(value: Any) -> list[str]:
-    return [str(p) for p in value or []]
 
 
 @routes.get("/1.0/certificates")
@@ -141,23 +125,22 @@ async def certificates_get(request: web.Request) -> web.Response:
     return sync([f"/1.0/certificates/{r.fingerprint}" for r in recs])
 
 
-def _issue_token(request: web.Request, req: dict[str, Any]) -> web.Response:
+def _issue_token(request: web.Request, req: CertificatePut) -> web.Response:
     s, https = svc(request), request.app[HTTPS]
-    if req.get("type") != "client":
+    if req.type != "client":
         raise InvalidArgument("Tokens can only be issued for client certificates")
     if not https.address:
         raise InvalidArgument("Can't issue token when server isn't listening on network")
     now = s.st.clock()
     expiry = parse_expiry(s.st.store.get_config().get("core.remote_token_expiry", ""), now)
     secret = secrets.token_hex(32)
-    rec = TokenRecord(hash_secret(secret), str(req.get("name") or ""), db_time(now), db_time(expiry),
-                      "client", bool(req.get("restricted")), _projects(req.get("projects")),
-                      str(req.get("description") or ""))
+    rec = TokenRecord(hash_secret(secret), req.name or "", db_time(now), db_time(expiry),
+                      "client", bool(req.restricted), list(req.projects or []), req.description or "")
     TrustStore(s.st.store).add_token(rec)
     return async_op(request.app[TOKENS].start(s, https, rec, secret))
 
 
-def _redeem(request: web.Request, text: str) -> dict[str, Any]:
+def _redeem(request: web.Request, text: str) -> CertificatePut:
     """Use up a token (full token or bare secret); the trust request comes from the token, not the client."""
     try:
         secret = tls.decode_token(text).secret
@@ -171,17 +154,16 @@ def _redeem(request: web.Request, text: str) -> dict[str, Any]:
         raise Forbidden("No matching certificate add operation found")
     if rec.expires and rec.expires_at < db_time(svc(request).st.clock()):
         raise Forbidden("Token has expired")
-    return {"name": rec.name, "type": rec.type, "restricted": rec.restricted, "projects": rec.projects,
-            "description": rec.description}
+    return CertificatePut(name=rec.name, type=rec.type, restricted=rec.restricted, projects=list(rec.projects),
+                          description=rec.description)
 
 
-def _certificate_of(request: web.Request, req: dict[str, Any]) -> bytes:
-    encoded = str(req.get("certificate") or "")
+def _certificate_of(request: web.Request, encoded: str) -> bytes:
     if encoded:
         try:
             return base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
-            raise InvalidArgument(str(exc)) from None
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
+            raise InvalidArgument(f"Invalid certificate: {exc}") from None
     ident = identity(request)
     if ident.method == UNIX:
         raise InvalidArgument("Can't use TLS data on non-TLS link")
@@ -194,31 +176,32 @@ def _certificate_of(request: web.Request, req: dict[str, Any]) -> bytes:
 async def certificates_post(request: web.Request) -> web.Response:
     """Trust a certificate, issue an add token, or (untrusted) redeem a token for our own certificate."""
     ident = identity(request)
-    req = await _read_small_json(request)
-    wants_token = bool(req.get("token"))
-    if wants_token and req.get("certificate"):
+    post = await read_body(request, CertificatesPost, MAX_REQUEST)
+    req: CertificatePut = post
+    wants_token = bool(post.token)
+    if wants_token and post.certificate:
         raise InvalidArgument("Can't use certificate if token is requested")
-    if ident.trusted and not req.get("certificate") and not wants_token:
+    if ident.trusted and not post.certificate and not wants_token:
         raise InvalidArgument("Client is already trusted")
     if not ident.trusted or ident.restricted:
-        trust_token = str(req.get("trust_token") or req.get("password") or "")
+        trust_token = post.trust_token or post.password or ""
         if wants_token or not trust_token:
             raise Forbidden("not authorized")
         req = _redeem(request, trust_token)
     if wants_token:
         return _issue_token(request, req)
-    kind = str(req.get("type") or "client")
+    kind = req.type or "client"
     if kind not in CERT_TYPES:
         raise InvalidArgument(f'Unknown certificate type "{kind}"')
-    der = _certificate_of(request, req)
+    der = _certificate_of(request, req.certificate or "")
     try:
         pem, common_name = tls.parse_der(der)
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from None
     fingerprint = tls.fingerprint(der)
-    name = str(req.get("name") or "") or common_name or (request.remote or "")
-    rec = CertificateRecord(fingerprint, name, pem, kind, bool(req.get("restricted")),
-                            _projects(req.get("projects")), str(req.get("description") or ""))
+    name = req.name or common_name or (request.remote or "")
+    rec = CertificateRecord(fingerprint, name, pem, kind, bool(req.restricted), list(req.projects or []),
+                            req.description or "")
     trust_store(request).add(rec)
     url = f"/1.0/certificates/{fingerprint}"
     svc(request).st.hub.lifecycle("certificate-created", url)
@@ -238,16 +221,15 @@ async def _update(request: web.Request, patch: bool) -> web.Response:
     store = trust_store(request)
     old = store.get(request.match_info["fingerprint"])
     check_etag(request, old.to_api())
-    req = await _read_small_json(request)
+    req = await read_body(request, CertificatePut, MAX_REQUEST)
     if patch:
-        req = {**old.to_api(), **req}
-    kind = str(req.get("type") or "")
+        req = merged(old.to_api(), req)
+    kind = req.type or ""
     if kind not in CERT_TYPES:
         raise InvalidArgument(f'Unknown certificate type "{kind}"')
-    new = CertificateRecord(old.fingerprint, str(req.get("name") or ""), old.certificate, kind,
-                            bool(req.get("restricted")), _projects(req.get("projects")),
-                            str(req.get("description") or ""))
-    supplied = str(req.get("certificate") or "")
+    new = CertificateRecord(old.fingerprint, req.name or "", old.certificate, kind, bool(req.restricted),
+                            list(req.projects or []), req.description or "")
+    supplied = req.certificate or ""
     if supplied and supplied != old.certificate:
         try:
             der = tls.pem_to_der(supplied)

@@ -9,9 +9,17 @@ from typing import Any
 
 from aiohttp import web
 
+from pincus.api.body import present, read_body
 from pincus.api.context import svc
 from pincus.api.render import t
-from pincus.api.response import async_op, read_json, recursion, sync
+from pincus.api.response import async_op, recursion, sync
+from pincus.api.schema import (
+    ImageAliasesEntryPost,
+    ImageAliasesEntryPut,
+    ImageAliasesPost,
+    ImagePut,
+    ImagesPost,
+)
 from pincus.core.errors import InvalidArgument, NotSupported
 from pincus.core.operations import TASK, Operation
 from pincus.core.publish import publish
@@ -19,6 +27,7 @@ from pincus.core.services import Services
 from pincus.core.timefmt import parse_time
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time
+from pincus.images.unpack import validate_image
 
 routes = web.RouteTableDef()
 CHUNK = 1 << 20
@@ -98,14 +107,17 @@ async def images_post(request: web.Request) -> web.Response:
     s = svc(request)
     ctype = request.headers.get("Content-Type", "")
     if ctype.startswith("application/json"):
-        req = await read_json(request)
-        if (req.get("source") or {}).get("type") in ("instance", "snapshot", "container"):
+        req = await read_body(request, ImagesPost)
+        if req.source is not None and req.source.type in ("instance", "snapshot", "container"):
             return _publish(s, req)
         raise NotSupported("Importing images from remote servers is not supported")
     tmp = s.st.paths.images / f".upload-{secrets.token_hex(8)}"
     tmp.mkdir(parents=True)
     try:
         meta, rootfs, filename = await _receive(request, tmp)
+        # The members are checked now, as at unpack time: a hostile or broken image is a 400
+        # here, not an image that fails at its first use.
+        await s.st.blocking(validate_image, meta, rootfs)
     except BaseException:
         _cleanup(tmp)
         raise
@@ -127,11 +139,12 @@ async def images_post(request: web.Request) -> web.Response:
     return async_op(s.st.ops.create(TASK, "Downloading image", {}, body))
 
 
-def _publish(s: Services, req: dict[str, Any]) -> web.Response:
-    name = str((req.get("source") or {}).get("name") or "")
+def _publish(s: Services, req: ImagesPost) -> web.Response:
+    name = (req.source.name or "") if req.source is not None else ""
+    post = present(req)
 
     async def body(op: Operation) -> dict[str, Any]:
-        rec = await publish(s.st, s.instances, s.images, req)
+        rec = await publish(s.st, s.instances, s.images, post)
         return {"fingerprint": rec.fingerprint, "size": rec.size}
 
     return async_op(s.st.ops.create(TASK, "Publishing image", {"instances": [f"/1.0/instances/{name}"]}, body))
@@ -163,12 +176,12 @@ async def aliases_get(request: web.Request) -> web.Response:
 async def aliases_post(request: web.Request) -> web.Response:
     """Create an alias."""
     s = svc(request)
-    req = await read_json(request)
-    name, target = str(req.get("name") or ""), str(req.get("target") or "")
+    req = await read_body(request, ImageAliasesPost)
+    name, target = req.name or "", req.target or ""
     if not name:
         raise InvalidArgument("Alias name missing")
     image = s.st.store.get_image(target)
-    s.st.store.create_alias(name, image.fingerprint, str(req.get("description") or ""))
+    s.st.store.create_alias(name, image.fingerprint, req.description or "")
     return sync({})
 
 
@@ -185,9 +198,9 @@ async def alias_put(request: web.Request) -> web.Response:
     """Repoint or redescribe an alias."""
     s = svc(request)
     n, fp, d = s.st.store.get_alias(request.match_info["name"])
-    req = await read_json(request)
-    target = s.st.store.get_image(str(req.get("target") or fp)).fingerprint
-    s.st.store.update_alias(n, target, str(req.get("description", d) or ""))
+    req = await read_body(request, ImageAliasesEntryPut)
+    target = s.st.store.get_image(req.target or fp).fingerprint
+    s.st.store.update_alias(n, target, d if req.description is None else req.description)
     return sync({})
 
 
@@ -196,8 +209,8 @@ async def alias_post(request: web.Request) -> web.Response:
     """Rename an alias."""
     s = svc(request)
     n, _, _ = s.st.store.get_alias(request.match_info["name"])
-    req = await read_json(request)
-    s.st.store.rename_alias(n, str(req.get("name") or ""))
+    req = await read_body(request, ImageAliasesEntryPost)
+    s.st.store.rename_alias(n, req.name or "")
     return sync({})
 
 
@@ -225,15 +238,15 @@ async def image_put(request: web.Request) -> web.Response:
     """Change an image's properties, public flag, auto_update or expiry."""
     s = svc(request)
     rec = s.st.store.get_image(request.match_info["fingerprint"])
-    req = await read_json(request)
-    if req.get("properties") is not None:
-        props = {str(k): str(v) for k, v in req["properties"].items()}
-        rec.properties = {**rec.properties, **props} if request.method == "PATCH" else props
-    for key in ("public", "auto_update"):
-        if key in req and req[key] is not None:
-            setattr(rec, key, bool(req[key]))
-    if req.get("expires_at"):
-        rec.expires_at = db_time(parse_time(str(req["expires_at"])))
+    req = await read_body(request, ImagePut)
+    if req.properties is not None:
+        rec.properties = {**rec.properties, **req.properties} if request.method == "PATCH" else dict(req.properties)
+    if req.public is not None:
+        rec.public = req.public
+    if req.auto_update is not None:
+        rec.auto_update = req.auto_update
+    if req.expires_at:
+        rec.expires_at = db_time(parse_time(req.expires_at))
     s.st.store.update_image(rec)
     return sync({})
 

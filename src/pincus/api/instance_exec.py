@@ -18,9 +18,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from pincus.api.body import read_body
 from pincus.api.context import svc
 from pincus.api.fdio import close_quietly, read_fd, set_nonblocking, wait_readable, write_fd
-from pincus.api.response import async_op, read_json
+from pincus.api.response import async_op
+from pincus.api.schema import InstanceExecPost
 from pincus.core.errors import Forbidden, InvalidArgument, NotFound, PincusError
 from pincus.core.events import INSTANCE_EXEC
 from pincus.core.instances import instance_url
@@ -53,13 +55,11 @@ class ExecSession:
 SESSIONS: dict[str, ExecSession] = {}
 
 
-def _spec(req: dict[str, Any]) -> ExecSpec:
-    command = req.get("command")
-    if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+def _spec(req: InstanceExecPost) -> ExecSpec:
+    if not req.command:
         raise InvalidArgument("Invalid command: a non-empty list of strings is required")
-    env = {str(k): str(v) for k, v in (req.get("environment") or {}).items()}
-    return ExecSpec(argv=command, environment=env, cwd=str(req.get("cwd") or ""),
-                    uid=int(req.get("user") or 0), gid=int(req.get("group") or 0))
+    return ExecSpec(argv=req.command, environment=dict(req.environment or {}), cwd=req.cwd or "",
+                    uid=req.user or 0, gid=req.group or 0)
 
 
 @routes.post("/1.0/instances/{name}/exec")
@@ -74,12 +74,12 @@ async def instance_exec_post(request: web.Request) -> web.Response:
     rt_name = s.st.runtime_name(name)
     if s.st.runtime.status(rt_name) == STOPPED:  # not state(): its cgroup figures cost milliseconds
         raise InvalidArgument("Instance is not running")
-    req = await read_json(request)
+    req = await read_body(request, InstanceExecPost)
     spec = _spec(req)
-    if not req.get("wait-for-websocket"):
+    if not req.wait_for_websocket:
         raise InvalidArgument("Only exec with wait-for-websocket is supported")
-    interactive = bool(req.get("interactive"))
-    width, height = int(req.get("width") or 80), int(req.get("height") or 24)
+    interactive = bool(req.interactive)
+    width, height = req.width or 80, req.height or 24
     keys = ["0", "control"] if interactive else ["0", "1", "2", "control"]
     session = ExecSession(keys)
 

@@ -61,6 +61,8 @@ async def instance_file_post(request: web.Request) -> web.Response:
         mode = int(raw_mode, 8) if raw_mode else (0o755 if kind == "directory" else 0o644)
     except ValueError:
         raise InvalidArgument("Invalid X-Incus-uid, X-Incus-gid or X-Incus-mode header") from None
+    if not (-1 <= uid < 2**32 and -1 <= gid < 2**32 and 0 <= mode <= 0o7777):  # -1: unchanged, as chown
+        raise InvalidArgument("Invalid X-Incus-uid, X-Incus-gid or X-Incus-mode header: out of range")
     append = request.headers.get("X-Incus-write", "overwrite") == "append"
     body = await request.read()
     rootfs = str(s.instances.rootfs(rec))

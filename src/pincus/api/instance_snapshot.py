@@ -5,15 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from pincus.api import migration, render
+from pincus.api.body import read_body
 from pincus.api.context import svc
-from pincus.api.response import async_op, check_etag, read_json, recursion, sync
+from pincus.api.response import async_op, check_etag, recursion, sync
+from pincus.api.schema import InstanceSnapshotPost, InstanceSnapshotPut, InstanceSnapshotsPost
 from pincus.core import names
 from pincus.core.errors import Conflict, InvalidArgument, NotFound
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
 from pincus.core.services import Services
 from pincus.core.snapshots import snapshot_url
-from pincus.core.timefmt import parse_time
 from pincus.db.records import InstanceRecord
 
 routes = web.RouteTableDef()
@@ -48,13 +49,11 @@ async def instance_snapshots_post(request: web.Request) -> web.Response:
     s = svc(request)
     inst = request.match_info["name"]
     rec = s.instances.get(inst)
-    req = await read_json(request)
-    name = str(req.get("name") or "")
-    stateful = bool(req.get("stateful"))
-    expires_at = req.get("expires_at")
+    req = await read_body(request, InstanceSnapshotsPost)
+    name = req.name or ""
+    stateful = bool(req.stateful)
+    expires_at = None if req.expires_at is None else str(req.expires_at)
     s.snapshots.check_create(rec, name, stateful)
-    if expires_at is not None and not isinstance(expires_at, str):
-        raise InvalidArgument("Invalid expires_at: must be an RFC3339 date")
     if not name:
         # The name is picked inside the operation; report the operation against the instance.
         resources = {"instances": [instance_url(inst)]}
@@ -82,12 +81,11 @@ async def _put(request: web.Request) -> web.Response:
     rec = _instance(s, inst, name)
     snap = s.snapshots.get(rec, name)
     check_etag(request, render.snapshot_etag(snap))
-    req = await read_json(request)
-    if req.get("expires_at") is not None:
-        parse_time(str(req["expires_at"]))
+    req = await read_body(request, InstanceSnapshotPut)  # expires_at is checked as it is decoded
+    put = {} if req.expires_at is None else {"expires_at": str(req.expires_at)}
 
     async def body(op: Operation) -> None:
-        await s.snapshots.update(inst, name, req)
+        await s.snapshots.update(inst, name, put)
 
     return async_op(s.st.ops.create(TASK, "Updating snapshot", _resources(inst, name), body))
 
@@ -111,10 +109,10 @@ async def instance_snapshot_post(request: web.Request) -> web.Response:
     inst, name = request.match_info["name"], request.match_info["snapshot"]
     rec = _instance(s, inst, name)
     s.snapshots.get(rec, name)
-    req = await read_json(request)
-    if req.get("migration"):
-        return migration.source_response(s, inst, name, req)
-    new_name = str(req.get("name") or "")
+    req = await read_body(request, InstanceSnapshotPost)
+    if req.migration:
+        return migration.source_response(s, inst, name, req.instance_only, req.target)
+    new_name = req.name or ""
     if not new_name:
         raise InvalidArgument("A new name for the snapshot must be provided")
     names.validate_snapshot_name(new_name)

@@ -7,8 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from pincus.api import filtering, migration, render
+from pincus.api.body import present, read_body
 from pincus.api.context import svc
-from pincus.api.response import async_op, check_etag, read_json, recursion, sync
+from pincus.api.response import async_op, check_etag, recursion, sync
+from pincus.api.schema import InstancePost, InstancePut, InstancesPost, InstanceStatePut
 from pincus.core.config_keys import validate_config
 from pincus.core.errors import InvalidArgument, NotSupported
 from pincus.core.instances import instance_url
@@ -53,12 +55,11 @@ async def instances_get(request: web.Request) -> web.Response:
 async def instances_post(request: web.Request) -> web.Response:
     """Create an instance (from an image, a copy, or empty); optionally start it."""
     s = svc(request)
-    req = await read_json(request)
-    source = req.get("source") or {}
-    if source.get("type") == "migration":
+    req = await read_body(request, InstancesPost)
+    if req.source is not None and req.source.type == "migration":
         return migration.target_response(s, req)
-    rec, source = s.instances.prepare(req)
-    start = bool(req.get("start"))
+    rec, source = s.instances.prepare(present(req))
+    start = bool(req.start)
 
     async def body(op: Operation) -> None:
         await s.instances.create(rec, source)
@@ -85,26 +86,26 @@ async def _put(request: web.Request, patch: bool) -> web.Response:
     name = request.match_info["name"]
     rec = s.instances.get(name)
     check_etag(request, render.instance_etag(rec))
-    req = await read_json(request)
-    restore = req.get("restore") or ""
+    req = await read_body(request, InstancePut)
+    restore = req.restore or ""
     if restore:
-        snap = s.snapshots.resolve_restore(rec, str(restore))
-        stateful, disk_only = bool(req.get("stateful")), bool(req.get("disk_only"))
+        snap = s.snapshots.resolve_restore(rec, restore)
+        stateful, disk_only = bool(req.stateful), bool(req.disk_only)
 
         async def restore_body(op: Operation) -> None:
-            await s.snapshots.restore(name, str(restore), stateful, disk_only)
+            await s.snapshots.restore(name, restore, stateful, disk_only)
 
         resources = {"instances": [instance_url(name)], "instances_snapshots": [f"{instance_url(name)}/snapshots/{snap.name}"]}
         return async_op(s.st.ops.create(TASK, "Restoring snapshot", resources, restore_body))
 
+    put = present(req)
+
     async def update_body(op: Operation) -> None:
-        await s.instances.update(name, req, patch)
+        await s.instances.update(name, put, patch)
 
     # Validate synchronously so a bad key is a 400, not a failed operation.
-    if req.get("config") is not None:
-        if not isinstance(req["config"], dict):
-            raise InvalidArgument("Invalid config: must be a map of strings")
-        validate_config({str(k): str(v) for k, v in req["config"].items() if not str(k).startswith("volatile.")})
+    if req.config is not None:
+        validate_config({k: v for k, v in req.config.items() if not k.startswith("volatile.")})
     return async_op(s.st.ops.create(TASK, "Updating instance", {"instances": [instance_url(name)]}, update_body))
 
 
@@ -126,10 +127,10 @@ async def instance_post(request: web.Request) -> web.Response:
     s = svc(request)
     name = request.match_info["name"]
     s.instances.get(name)
-    req = await read_json(request)
-    if req.get("migration"):
-        return migration.source_response(s, name, "", req)
-    new_name = str(req.get("name") or "")
+    req = await read_body(request, InstancePost)
+    if req.migration:
+        return migration.source_response(s, name, "", req.instance_only, req.target)
+    new_name = req.name or ""
     if not new_name:
         raise InvalidArgument("A new name must be provided")
 
@@ -172,14 +173,14 @@ async def instance_state_put(request: web.Request) -> web.Response:
     s = svc(request)
     name = request.match_info["name"]
     s.instances.get(name)
-    req = await read_json(request)
-    action = str(req.get("action", ""))
+    req = await read_body(request, InstanceStatePut)
+    action = req.action or ""
     if action not in _ACTIONS:
         raise InvalidArgument(f"Unknown action {action}")
-    if req.get("stateful"):
+    if req.stateful:
         raise NotSupported(STATEFUL_REFUSED)
-    timeout = float(req.get("timeout", -1) or -1)
-    force = bool(req.get("force"))
+    timeout = float(req.timeout or -1)
+    force = bool(req.force)
 
     async def body(op: Operation) -> None:
         if action == "start":

@@ -16,7 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from pincus.api.body import present
 from pincus.api.response import async_op
+from pincus.api.schema import InstancePostTarget, InstanceSource, InstancesPost
 from pincus.core.errors import InvalidArgument
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, WEBSOCKET, Operation
@@ -60,11 +62,11 @@ def _listen(op: Operation, session: Session) -> None:
     op.start(body)
 
 
-def _dial(s: Services, peer: dict[str, Any], session: Session) -> Callable[[Operation], Awaitable[None]]:
+def _dial(s: Services, peer: InstancePostTarget | InstanceSource, session: Session) -> Callable[[Operation], Awaitable[None]]:
     """An operation body that connects to the peer's operation and runs the session."""
-    operation, certificate = str(peer.get("operation") or ""), str(peer.get("certificate") or "")
-    secrets = peer.get("secrets") or peer.get("websockets") or {}
-    if not isinstance(secrets, dict) or not isinstance(secrets.get("control"), str):
+    operation, certificate = peer.operation or "", peer.certificate or ""
+    secrets = peer.secrets or {}
+    if "control" not in secrets:
         raise InvalidArgument("The migration peer's websocket secrets are missing")
     ctx = pinned_context(s.st.paths.root, certificate)
 
@@ -82,19 +84,17 @@ def _dial(s: Services, peer: dict[str, Any], session: Session) -> Callable[[Oper
     return body
 
 
-def source_response(s: Services, name: str, snapshot: str, req: dict[str, Any]) -> web.Response:
+def source_response(s: Services, name: str, snapshot: str, instance_only: bool | None,
+                    target: InstancePostTarget | None) -> web.Response:
     """POST with migration=true on an instance or snapshot: send it (pull: wait; push: connect)."""
     # "live" (the stock client sets it for a running instance) is served statelessly: the volume
     # is sent from a consistent snapshot, without process state (no CRIU on this kernel).
     rec = s.instances.get(name)
     if snapshot:
         s.snapshots.get(rec, snapshot)
-    source = Source(s, name, snapshot, instance_only=bool(req.get("instance_only")))
+    source = Source(s, name, snapshot, instance_only=bool(instance_only))
     resources = {"instances": [instance_url(name)]}
-    target = req.get("target")
-    if target:
-        if not isinstance(target, dict):
-            raise InvalidArgument("Invalid migration target")
+    if target is not None and present(target):  # an empty target object is no target, as before
         body = _dial(s, target, source.run)
         return async_op(s.st.ops.create(TASK, "Migrating instance", resources, body))
     op = s.st.ops.create(WEBSOCKET, "Migrating instance", resources)
@@ -102,18 +102,19 @@ def source_response(s: Services, name: str, snapshot: str, req: dict[str, Any]) 
     return async_op(op)
 
 
-def target_response(s: Services, req: dict[str, Any]) -> web.Response:
+def target_response(s: Services, post: InstancesPost) -> web.Response:
     """POST /1.0/instances from a migration source."""
-    source = req.get("source") or {}
-    name = str(req.get("name") or "")
+    source = post.source or InstanceSource()
+    req = present(post)
+    name = post.name or ""
     if not name:
         raise InvalidArgument("An instance name is required to receive a migration")
-    opts = Options(refresh=bool(source.get("refresh")), instance_only=bool(source.get("instance_only")),
-                   exclude_older=bool(source.get("refresh_exclude_older")),
-                   keep_target_snapshots=bool(source.get("keep_target_snapshots")))
+    opts = Options(refresh=bool(source.refresh), instance_only=bool(source.instance_only),
+                   exclude_older=bool(source.refresh_exclude_older),
+                   keep_target_snapshots=bool(source.keep_target_snapshots))
     if not opts.refresh:
         s.instances.prepare(fit_root_pool(s, {**req, "source": {"type": "migration"}}))  # refuse bad input now
-    mode = str(source.get("mode") or "pull")
+    mode = source.mode or "pull"
     if mode not in ("pull", "push"):
         raise InvalidArgument(f'Unknown migration mode "{mode}"')
     resources = {"instances": [instance_url(name)]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from pincus.api.body import query_seconds
 from pincus.api.context import svc
 from pincus.api.response import recursion, sync
 from pincus.core.errors import InvalidArgument
@@ -41,9 +42,6 @@ async def operation_delete(request: web.Request) -> web.Response:
 async def operation_wait(request: web.Request) -> web.Response:
     """Wait until the operation is final (timeout seconds; -1 forever), then return it."""
     op = svc(request).st.ops.get(request.match_info["id"])
-    try:
-        timeout = float(request.query.get("timeout", "-1"))
-    except ValueError:
-        raise InvalidArgument("Invalid timeout") from None
+    timeout = query_seconds(request, "timeout", -1)
     await op.wait(None if timeout < 0 else timeout)
     return sync(op.to_api())

@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from pincus.api.body import read_body
 from pincus.api.context import svc
-from pincus.api.response import check_etag, read_json, recursion, sync
+from pincus.api.response import check_etag, recursion, sync
+from pincus.api.schema import ProfilePut, ProfilesPost
 from pincus.core import names
 from pincus.core.config_keys import validate_config
 from pincus.core.errors import InvalidArgument
@@ -38,24 +40,23 @@ async def profiles_get(request: web.Request) -> web.Response:
     return sync([f"/1.0/profiles/{r.name}" for r in recs])
 
 
-def _parse(req: dict[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    config = {str(k): str(v) for k, v in (req.get("config") or {}).items()}
+def _parse(req: ProfilePut) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    config = dict(req.config or {})
     validate_config(config)
-    devices = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in (req.get("devices") or {}).items()}
-    return config, devices
+    return config, dict(req.devices or {})
 
 
 @routes.post("/1.0/profiles")
 async def profiles_post(request: web.Request) -> web.Response:
     """Create a profile."""
     s = svc(request)
-    req = await read_json(request)
-    name = str(req.get("name") or "")
+    req = await read_body(request, ProfilesPost)
+    name = req.name or ""
     if not name:
         raise InvalidArgument("No name provided")
     names.validate_profile_name(name)
     config, devices = _parse(req)
-    s.st.store.create_profile(ProfileRecord(name=name, description=str(req.get("description") or ""),
+    s.st.store.create_profile(ProfileRecord(name=name, description=req.description or "",
                                             config=config, devices=devices))
     return sync(None)
 
@@ -75,15 +76,15 @@ async def profile_put(request: web.Request) -> web.Response:
     s = svc(request)
     rec = s.st.store.get_profile(request.match_info["name"])
     check_etag(request, _etag(rec))
-    req = await read_json(request)
+    req = await read_body(request, ProfilePut)
     config, devices = _parse(req)
     if request.method == "PATCH":
         rec.config.update(config)
         rec.devices.update(devices)
     else:
         rec.config, rec.devices = config, devices
-    if "description" in req:
-        rec.description = str(req["description"] or "")
+    if req.description is not None:
+        rec.description = req.description
     s.st.store.update_profile(rec)
     return sync(None)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from pincus.api.body import read_body
 from pincus.api.context import svc
-from pincus.api.response import async_op, read_json, recursion, sync
+from pincus.api.response import async_op, recursion, sync
+from pincus.api.schema import ReplicationTargetsPost
 from pincus.core.errors import InvalidArgument
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
@@ -32,8 +34,8 @@ async def targets_get(request: web.Request) -> web.Response:
 @routes.post(BASE)
 async def targets_post(request: web.Request) -> web.Response:
     """Add a target from a trust token made on it (``config trust add``)."""
-    req = await read_json(request)
-    name, token = str(req.get("name") or ""), str(req.get("token") or "")
+    req = await read_body(request, ReplicationTargetsPost)
+    name, token = req.name or "", req.token or ""
     if not name or not token:
         raise InvalidArgument("A name and a trust token are required")
     target = await svc(request).replication.add_target(name, token)

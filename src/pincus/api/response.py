@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from pincus.core.errors import InvalidArgument, PincusError, PreconditionFailed
+from pincus.api.body import query_int
+from pincus.core.errors import PincusError, PreconditionFailed
 from pincus.core.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -62,20 +63,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return error(400, f"Invalid request body: {exc}")
+    except RecursionError:
+        return error(400, "Invalid request: nested too deeply")
     except Exception as exc:  # noqa: BLE001 - a handler bug must still answer in Incus's shape
         log.exception("%s %s failed", request.method, request.path)
         return error(500, str(exc) or type(exc).__name__)
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; empty body -> {}."""
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    body = json.loads(raw)
-    if not isinstance(body, dict):
-        raise InvalidArgument("Invalid request body: a JSON object is expected")
-    return body
 
 
 def check_etag(request: web.Request, current: Any) -> None:
@@ -86,8 +78,5 @@ def check_etag(request: web.Request, current: Any) -> None:
 
 
 def recursion(request: web.Request) -> int:
-    """The ?recursion= level."""
-    try:
-        return int(request.query.get("recursion", "0"))
-    except ValueError:
-        return 0
+    """The ?recursion= level; not a number: a 400."""
+    return query_int(request, "recursion", 0)

@@ -10,10 +10,12 @@ from aiohttp import web
 
 from pincus import __version__
 from pincus.api.auth import identity
+from pincus.api.body import read_body
 from pincus.api.context import svc
 from pincus.api.extensions import API_EXTENSIONS
 from pincus.api.https import HTTPS
-from pincus.api.response import check_etag, read_json, recursion, sync
+from pincus.api.response import check_etag, recursion, sync
+from pincus.api.schema import ServerPut
 from pincus.core.errors import InvalidArgument, NotFound
 from pincus.core.expiry import validate_expiry
 from pincus.storage.availability import available_drivers, driver_version
@@ -112,8 +114,8 @@ async def _server_put(request: web.Request, patch: bool) -> web.Response:
     s = svc(request)
     current = s.st.store.get_config()
     check_etag(request, current)
-    req = await read_json(request)
-    config = {str(k): str(v) for k, v in (req.get("config") or {}).items()}
+    req = await read_body(request, ServerPut)
+    config = dict(req.config or {})
     for key in config:
         if key not in SERVER_KEYS:
             raise InvalidArgument(f'Invalid server config key "{key}"')

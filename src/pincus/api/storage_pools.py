@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from pincus.api.body import read_body
 from pincus.api.context import svc
-from pincus.api.response import read_json, recursion, sync
+from pincus.api.response import recursion, sync
+from pincus.api.schema import StoragePoolPut, StoragePoolsPost
 from pincus.core.errors import InvalidArgument
 from pincus.core.services import Services
 from pincus.db.records import PoolRecord
@@ -35,14 +37,13 @@ async def pools_get(request: web.Request) -> web.Response:
 async def pools_post(request: web.Request) -> web.Response:
     """Create a pool (sync, as Incus)."""
     s = svc(request)
-    req = await read_json(request)
-    name, driver = str(req.get("name") or ""), str(req.get("driver") or "")
+    req = await read_body(request, StoragePoolsPost)
+    name, driver = req.name or "", req.driver or ""
     if not name:
         raise InvalidArgument("No name provided")
     if not driver:
         raise InvalidArgument("No driver provided")
-    config = {str(k): str(v) for k, v in (req.get("config") or {}).items()}
-    await s.pools.create(name, driver, config, str(req.get("description") or ""))
+    await s.pools.create(name, driver, dict(req.config or {}), req.description or "")
     return sync(None)
 
 
@@ -60,9 +61,9 @@ async def pool_put(request: web.Request) -> web.Response:
     """Update a pool's description (config changes are not supported)."""
     s = svc(request)
     rec = s.st.store.get_pool(request.match_info["name"])
-    req = await read_json(request)
-    if "description" in req:
-        rec.description = str(req["description"] or "")
+    req = await read_body(request, StoragePoolPut)
+    if req.description is not None:
+        rec.description = req.description
     s.st.store.update_pool(rec)
     return sync(None)
 

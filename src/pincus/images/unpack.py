@@ -178,7 +178,14 @@ def _clear(target: Path, created: bool) -> None:
             child.unlink(missing_ok=True)
 
 
-def _pump(stream: IO[bytes], sink: IO[bytes], plan: _Plan) -> None:
+class _Discard:
+    """A sink for a validate-only pass: the clean stream is built and checked, then dropped."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _pump(stream: IO[bytes], sink: IO[bytes] | _Discard, plan: _Plan) -> None:
     """Copy the accepted members of a tar stream into sink as a new, clean tar stream."""
     reader = tarstream.TarReader(stream)
     for member in reader:
@@ -221,27 +228,83 @@ def _run_tar(path: Path, comp: Compression, target: Path, plan: _Plan) -> None:
             raise _tar_failure(target, errors, proc.returncode)
 
 
+def _image_plan(exclude_dev: bool) -> _Plan:
+    """A unified tarball into an image volume: metadata.yaml, templates/ and rootfs/."""
+    return _Plan(areas={META: (), ROOTFS: ("rootfs",)}, whole_rootfs=False, exclude_dev=exclude_dev)
+
+
+def _meta_plan() -> _Plan:
+    return _Plan(areas={META: ()}, whole_rootfs=False, exclude_dev=True)
+
+
+def _rootfs_plan(unified: bool, exclude_dev: bool) -> _Plan:
+    return _Plan(areas={ROOTFS: ()}, whole_rootfs=not unified, exclude_dev=exclude_dev)
+
+
+_IMAGE_NEEDS, _META_NEEDS, _ROOTFS_NEEDS = ("metadata.yaml", ROOTFS), ("metadata.yaml",), (ROOTFS,)
+
+
+def _check_squashfs(plan: _Plan) -> None:
+    if not plan.whole_rootfs:
+        raise _invalid("a squashfs file can only be the rootfs of a split image")
+
+
+def _check_complete(plan: _Plan, required: tuple[str, ...]) -> None:
+    missing = [key for key in required if key not in plan.seen]
+    if missing:
+        raise _invalid(f"{missing[0]} is missing")
+
+
+def _corrupt(comp: Compression, e: TarFormatError) -> InvalidArgument:
+    return _invalid(f"truncated or corrupt {comp.name} tar stream ({e})")
+
+
 def _extract(tarball: str | Path, target: str | Path, plan: _Plan, required: tuple[str, ...]) -> int:
     path, target = Path(tarball), Path(target)
     comp = detect_compression(path)
     created = _prepare_target(target)
     try:
         if comp is SQUASHFS:
-            if not plan.whole_rootfs:
-                raise _invalid("a squashfs file can only be the rootfs of a split image")
+            _check_squashfs(plan)
             _unsquashfs(path, target)
             return -1
         try:
             _run_tar(path, comp, target, plan)
         except TarFormatError as e:
-            raise _invalid(f"truncated or corrupt {comp.name} tar stream ({e})") from None
-        missing = [key for key in required if key not in plan.seen]
-        if missing:
-            raise _invalid(f"{missing[0]} is missing")
+            raise _corrupt(comp, e) from None
+        _check_complete(plan, required)
         return plan.count
     except BaseException:
         _clear(target, created)
         raise
+
+
+def _scan(tarball: str | Path, plan: _Plan, required: tuple[str, ...]) -> int:
+    """_extract's checks, member by member, with nothing written."""
+    path = Path(tarball)
+    comp = detect_compression(path)
+    if comp is SQUASHFS:
+        _check_squashfs(plan)
+        return -1
+    try:
+        with open_tar_stream(path, comp, prefer_tool=True) as stream:
+            _pump(stream, _Discard(), plan)
+    except TarFormatError as e:
+        raise _corrupt(comp, e) from None
+    _check_complete(plan, required)
+    return plan.count
+
+
+def validate_image(tarball: str | Path, rootfs: str | Path | None = None, *, exclude_dev: bool = True) -> int:
+    """Run unpack_image's checks over an uploaded image without extracting it; returns the member count.
+
+    Raises InvalidArgument naming the first problem: a hostile member, an unsupported type,
+    corrupt compression, a missing metadata.yaml or rootfs.
+    """
+    if rootfs is None:
+        return _scan(tarball, _image_plan(exclude_dev), _IMAGE_NEEDS)
+    count = _scan(tarball, _meta_plan(), _META_NEEDS)
+    return count + max(_scan(rootfs, _rootfs_plan(False, exclude_dev), _ROOTFS_NEEDS), 0)
 
 
 def _unsquashfs(path: Path, target: Path) -> None:
@@ -259,14 +322,12 @@ def unpack_rootfs(tarball: str | Path, target_dir: str | Path, unified: bool, *,
     unified: the tarball holds metadata.yaml + rootfs/ and only rootfs/ is extracted, stripped;
     otherwise it is a split image's rootfs tarball (or squashfs, count -1) extracted whole.
     """
-    plan = _Plan(areas={ROOTFS: ()}, whole_rootfs=not unified, exclude_dev=exclude_dev)
-    return _extract(tarball, target_dir, plan, required=(ROOTFS,))
+    return _extract(tarball, target_dir, _rootfs_plan(unified, exclude_dev), _ROOTFS_NEEDS)
 
 
 def unpack_metadata(tarball: str | Path, target_dir: str | Path) -> int:
     """Extract metadata.yaml and templates/ of a metadata or unified tarball into an empty target_dir."""
-    plan = _Plan(areas={META: ()}, whole_rootfs=False, exclude_dev=True)
-    return _extract(tarball, target_dir, plan, required=("metadata.yaml",))
+    return _extract(tarball, target_dir, _meta_plan(), _META_NEEDS)
 
 
 def unpack_image(
@@ -277,8 +338,7 @@ def unpack_image(
     A unified tarball is read once; a split image is its metadata tarball plus the rootfs file.
     """
     if rootfs is None:
-        plan = _Plan(areas={META: (), ROOTFS: ("rootfs",)}, whole_rootfs=False, exclude_dev=exclude_dev)
-        return _extract(tarball, volume_dir, plan, required=("metadata.yaml", ROOTFS))
+        return _extract(tarball, volume_dir, _image_plan(exclude_dev), _IMAGE_NEEDS)
     created = not Path(volume_dir).exists()
     count = unpack_metadata(tarball, volume_dir)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, InsufficientSpace, NotFound, StorageError
+from pincus.core.errors import Conflict, InsufficientSpace, InvalidArgument, NotFound, StorageError
 from pincus.storage.drivers import _copy
 from pincus.storage.drivers import dir as dir_mod
 from pincus.storage.drivers.base import CONTAINER, IMAGE, Volume
@@ -68,6 +68,24 @@ def test_pool_on_an_existing_source_directory(tmp_path: Path) -> None:
 def test_missing_source_directory_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         DirDriver("p", tmp_path / "p", {"source": str(tmp_path / "nope")}).create_pool()
+
+
+def test_a_pool_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    src = tmp_path / "elsewhere"
+    (src / "containers").mkdir(parents=True)  # the user's own, empty: kept
+    (src / "images").write_text("not a directory")  # the layout step fails here
+    pool_path = tmp_path / "storage-pools/p3"
+    with pytest.raises(InvalidArgument, match='Failed creating storage pool "p3": File exists'):
+        DirDriver("p3", pool_path, {"source": str(src)}).create_pool()
+    assert not os.path.lexists(pool_path)
+    assert sorted(os.listdir(src)) == ["containers", "images"]
+
+
+def test_a_source_that_is_a_file_is_refused_with_nothing_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotFound):
+        DirDriver("p4", tmp_path / "storage-pools/p4", {"source": str(tmp_path / "file")}).create_pool()
+    assert not os.path.lexists(tmp_path / "storage-pools/p4")
 
 
 def test_delete_pool_refuses_while_volumes_exist(driver: DirDriver, c1: Path) -> None:

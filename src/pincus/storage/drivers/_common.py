@@ -19,6 +19,7 @@ database row (CREATING) covers them.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import subprocess
@@ -75,6 +76,17 @@ def not_found(vol: Volume, pool: str) -> NotFound:
     """The NotFound error for a missing volume or snapshot."""
     what = describe(vol)
     return NotFound(f'{what[0].upper()}{what[1:]} not found in pool "{pool}"')
+
+
+@contextmanager
+def pool_failure(pool: str, source: str) -> Iterator[None]:
+    """Translate an OSError while creating a pool: the user's ``source`` is at fault (400) if given."""
+    try:
+        yield
+    except OSError as exc:
+        where = f' "{exc.filename}"' if exc.filename else ""
+        msg = f'Failed creating storage pool "{pool}": {exc.strerror or exc}{where}'
+        raise (InvalidArgument(msg) if source else StorageError(msg)) from exc
 
 
 @contextmanager
@@ -148,10 +160,13 @@ class Layout:
         self.work_dir.mkdir(mode=0o700, exist_ok=True)
         return self.work(prefix)
 
-    def make_dirs(self) -> None:
-        """Create the pool's top-level directories."""
+    def make_dirs(self, rev: Reverter | None = None) -> None:
+        """Create the pool's top-level directories; with rev, register the removal of each one made."""
         for name, mode in POOL_DIRS.items():
             d = self.root / name
+            if rev is not None and not d.exists():
+                d.mkdir(mode=mode)
+                rev.add(functools.partial(os.rmdir, d))
             d.mkdir(mode=mode, exist_ok=True)
             os.chmod(d, mode)
         self.work_dir.mkdir(mode=0o700, exist_ok=True)

@@ -32,6 +32,7 @@ from pincus.storage.drivers._common import (
     describe,
     ensure_absent,
     failing,
+    pool_failure,
     run,
 )
 from pincus.storage.drivers.base import IMAGE, DriverInfo, Filler, Freezer, Volume
@@ -39,6 +40,12 @@ from pincus.storage.drivers.base import IMAGE, DriverInfo, Filler, Freezer, Volu
 DEFAULT_SIZE = 5 * 2**30
 MIN_SIZE = 256 * 2**20
 MOUNT_OPTIONS = "discard=async,user_subvol_rm_allowed"
+
+
+def _probe(path: str) -> str:
+    """The filesystem type blkid finds on a device or image file ("" for none: blkid then exits 2)."""
+    probe = subprocess.run(["blkid", "-o", "value", "-s", "TYPE", path], capture_output=True, text=True, check=False)
+    return probe.stdout.strip()
 
 
 class BtrfsDriver(LayoutDriver):
@@ -81,20 +88,27 @@ class BtrfsDriver(LayoutDriver):
         kind = self._source_kind()
         if kind == "missing":
             raise NotFound(f'Source "{self.config["source"]}" does not exist')
-        if kind == "dir":
-            self._use_directory()
-            return
-        if shutil.which("mkfs.btrfs") is None:
-            raise NotSupported("btrfs-progs (mkfs.btrfs) is not installed")
-        with Reverter() as rev:
+        # Every step registers its undo: a source that can't be mounted (a file that is no btrfs
+        # image...) leaves no mount point, loop file or symlink behind.
+        with Reverter() as rev, pool_failure(self.pool_name, self.config.get("source", "")):
+            if kind == "dir":
+                self._use_directory(rev)
+                rev.success()
+                return
+            if shutil.which("mkfs.btrfs") is None:
+                raise NotSupported("btrfs-progs (mkfs.btrfs) is not installed")
             if kind == "":
                 self._create_loop_file(rev)
             elif kind == "block":
                 self._format_block()
-            self.pool_path.mkdir(parents=True, exist_ok=True)
+            elif _probe(self.config["source"]) != "btrfs":
+                raise InvalidArgument(f'Source "{self.config["source"]}" is not a btrfs filesystem image')
+            if not self.pool_path.exists():
+                self.pool_path.mkdir(parents=True)
+                rev.add(self.pool_path.rmdir)
             self.mount_pool()
             rev.add(self.unmount_pool)
-            self.layout.make_dirs()
+            self.layout.make_dirs(rev)
             rev.success()
 
     def _create_loop_file(self, rev: Reverter) -> None:
@@ -111,6 +125,8 @@ class BtrfsDriver(LayoutDriver):
         rev.add(img.unlink)
         try:
             os.ftruncate(fd, size)  # sparse
+        except OSError as exc:
+            raise InvalidArgument(f"Size {bu.format_size(size)} can't be allocated: {exc.strerror}") from None
         finally:
             os.close(fd)
         _pool_run(["mkfs.btrfs", "-q", "-L", self.pool_name, str(img)], f'formatting "{img}"', self.pool_name)
@@ -122,20 +138,18 @@ class BtrfsDriver(LayoutDriver):
     def _format_block(self) -> None:
         """Format a block device unless it already holds btrfs (mkfs refuses other filesystems)."""
         dev = self.config["source"]
-        probe = subprocess.run(
-            ["blkid", "-o", "value", "-s", "TYPE", dev], capture_output=True, text=True, check=False
-        )
-        if probe.stdout.strip() != "btrfs":  # blkid exits 2 when it finds no filesystem at all
+        if _probe(dev) != "btrfs":
             _pool_run(["mkfs.btrfs", "-q", "-L", self.pool_name, dev], f'formatting "{dev}"', self.pool_name)
 
-    def _use_directory(self) -> None:
+    def _use_directory(self, rev: Reverter) -> None:
         source = Path(self.config["source"])
         if bu.fs_type(source) != "btrfs":
             raise InvalidArgument(f'Source "{source}" is not on a btrfs filesystem')
         self.pool_path.parent.mkdir(parents=True, exist_ok=True)
         if source != self.pool_path and not os.path.lexists(self.pool_path):
             os.symlink(source, self.pool_path)  # keeps the Incus path working for tools
-        self.layout.make_dirs()
+            rev.add(self.pool_path.unlink)
+        self.layout.make_dirs(rev)
 
     def _mounted_here(self) -> bool:
         """True when our loop file or device is what is mounted at the pool path."""

@@ -40,6 +40,7 @@ from pincus.storage.drivers._common import (
     ensure_absent,
     failing,
     not_found,
+    pool_failure,
 )
 from pincus.storage.drivers._copy import (
     MARGIN_NS,
@@ -142,10 +143,17 @@ class DirDriver(LayoutDriver):
         if not source:
             self.config["source"] = str(self.pool_path)
         self.pool_path.parent.mkdir(parents=True, exist_ok=True)
-        if source and Path(source) != self.pool_path and not os.path.lexists(self.pool_path):
-            os.symlink(source, self.pool_path)  # keeps the Incus path working for tools
-        self.layout.root.mkdir(mode=0o711, exist_ok=True)
-        self.layout.make_dirs()
+        # Whatever fails half-way (a file where a pool directory goes...) leaves nothing behind.
+        with Reverter() as rev, pool_failure(self.pool_name, source):
+            if source and Path(source) != self.pool_path and not os.path.lexists(self.pool_path):
+                os.symlink(source, self.pool_path)  # keeps the Incus path working for tools
+                rev.add(self.pool_path.unlink)
+            root = self.layout.root
+            if not root.exists():
+                root.mkdir(mode=0o711)
+                rev.add(root.rmdir)
+            self.layout.make_dirs(rev)
+            rev.success()
 
     def mount_pool(self) -> None:
         """Nothing to mount; checks the directory is there."""
