@@ -64,6 +64,7 @@ class Result:
     ops: int = 0
     kills: int = 0
     failures: list[str] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)  # operation kind -> how many were sent
 
     def summary(self) -> str:
         """The one-line summary printed per driver."""
@@ -354,6 +355,8 @@ def run_chaos(d: Pincusd, driver: str, cycles: int, seed: int, log: Callable[[st
         call.join(60)
         res.ops += 1
         res.kills += 1
+        kind = " ".join(op.what.split()[:2]) if op.what.startswith("snapshot") else op.what.split()[0]
+        res.kinds[kind] = res.kinds.get(kind, 0) + 1
         result = outcome(call.answer)
         candidates = {"success": [op.after], "failure": [model], "unknown": [model, op.after]}[result]
         try:
@@ -413,4 +416,5 @@ def finish(d: Pincusd) -> None:
 
 def main_json(res: Result) -> str:
     """The result as one JSON line."""
-    return json.dumps({"driver": res.driver, "ops": res.ops, "kills": res.kills, "failures": res.failures})
+    return json.dumps({"driver": res.driver, "ops": res.ops, "kills": res.kills, "kinds": res.kinds,
+                       "failures": res.failures})
