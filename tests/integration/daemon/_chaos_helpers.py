@@ -134,8 +134,8 @@ def small_ext4(size_mib: int = 96) -> Iterator[Path]:
         mounted = True  # mount -o loop sets autoclear: unmounting releases the loop device
         yield mnt
     finally:
-        if mounted:
-            subprocess.run(["umount", str(mnt)], check=False, capture_output=True)
+        if mounted and subprocess.run(["umount", str(mnt)], check=False, capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(mnt)], check=False, capture_output=True)  # ours, still busy
         try:
             os.rmdir(mnt)
         except OSError:
