@@ -199,13 +199,14 @@ def pick_op(rng: random.Random, model: Model, name: str) -> Op:
     after = copy.deepcopy(model)
     me = after[name]
     snaps = sorted(inst.snaps)
-    kinds = ["snap-create", "start-stop"]
+    # Weighted towards what has crash windows worth hitting: restores, snapshots, renames.
+    kinds = ["snap-create"] * 3 + ["start-stop"]
     if snaps:
-        kinds += ["snap-delete", "snap-rename", "restore", "restore"]
+        kinds += ["snap-delete", "snap-rename", "snap-rename"] + ["restore"] * 4
     if len(model) < MAX_INSTANCES:
         kinds += ["copy"] + (["copy-snap"] if snaps else [])
     if not inst.running:
-        kinds += ["rename"] + (["delete"] if len(model) > 2 else [])
+        kinds += ["rename", "rename"] + (["delete"] if len(model) > 2 else [])
     kind = rng.choice(kinds)
     base = f"/1.0/instances/{name}"
     if kind == "snap-create":
