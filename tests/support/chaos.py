@@ -31,6 +31,7 @@ from tests.support.pincusd import Pincusd, start_pincusd
 MARKER = "root/marker"
 MAX_INSTANCES = 4
 MAX_SNAPSHOTS = 3
+AFTER_ANSWER = 0.25  # share of cycles that wait for the answer before the random delay and the kill
 
 
 @dataclass
@@ -339,7 +340,7 @@ def run_chaos(d: Pincusd, driver: str, cycles: int, seed: int, log: Callable[[st
     model: Model = {}
     for i in range(3):
         name = f"x{i}-{secrets.token_hex(2)}"
-        model[name] = launch(d, name, secrets.token_hex(6), running=i == 0)
+        model[name] = launch(d, name, secrets.token_hex(6), running=i < 2)
     for cycle in range(cycles):
         while len(model) < 2:
             name = f"x-{secrets.token_hex(3)}"
@@ -351,6 +352,8 @@ def run_chaos(d: Pincusd, driver: str, cycles: int, seed: int, log: Callable[[st
         op = pick_op(rng, model, target)
         call = _Call(d, op)
         call.start()
+        if rng.random() < AFTER_ANSWER:
+            call.join(300)  # some dir operations outlast 300 ms: also kill after the answer
         time.sleep(rng.uniform(0.0, 0.3))
         kill(d)
         call.join(60)
