@@ -119,7 +119,7 @@ def test_copy_racing_restore_copies_one_whole_state(daemon, name):
                 assert d.api("GET", f"/1.0/instances/{new}")[0] == 404, copy
                 leftovers = [e for e in os.listdir(pool_root(d) / "containers") if new in e]
                 assert leftovers == [], (copy, leftovers)
-        assert bad == [], f"{len(bad)} of {ROUNDS} copies reported success: " + "; ".join(bad)
+        assert bad == [], f"{len(bad)} of {ROUNDS} copies reported success with a mixed tree: " + "; ".join(bad)
         assert disk_mismatches(d) == []
     finally:
         for n in copies:
