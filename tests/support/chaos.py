@@ -275,12 +275,17 @@ class _Call(threading.Thread):
             self.answer = None
 
 
+def _meta(data: dict[str, Any]) -> dict[str, Any]:
+    meta = data.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
 def outcome(answer: tuple[int, dict[str, Any]] | None) -> str:
     """"success", "failure" (the daemon answered an error) or "unknown" (killed first)."""
     if answer is None:
         return "unknown"
     status, data = answer
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = _meta(data)
     if status == 200 and meta.get("status") == "Success":
         return "success"
     if status == 200 and meta.get("status") in ("Running", "Pending"):
@@ -295,7 +300,7 @@ def error_text(answer: tuple[int, dict[str, Any]] | None) -> str:
     if answer is None:
         return ""
     status, data = answer
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = _meta(data)
     return f"{status} {data.get('error') or meta.get('err') or ''}".strip()
 
 
