@@ -325,9 +325,9 @@ def check(d: Pincusd, candidates: list[Model]) -> tuple[list[str], Model]:
         failures.append("state matches no outcome: " + " | ".join(
             f"against {label}: {diff(c, got)}" for label, c in zip(labels, candidates, strict=True)))
     for name, inst in got.items():
-        if any(name in c and c[name].running for c in candidates) and not inst.running:
-            if all(c[name].running for c in candidates if name in c):
-                failures.append(f'instance "{name}" was running and is stopped')
+        expected = [c[name].running for c in candidates if name in c]
+        if expected and all(expected) and not inst.running:
+            failures.append(f'instance "{name}" was running and is stopped')
     return failures, got
 
 
@@ -386,7 +386,7 @@ def run_chaos(d: Pincusd, driver: str, cycles: int, seed: int, log: Callable[[st
 def _tidy(d: Pincusd, model: Model) -> None:
     """Keep the run going after a defect: drop instances whose state the model cannot follow."""
     for name, inst in list(model.items()):
-        if inst.token.startswith("<"):
+        if inst.token.startswith("<") or any(t.startswith("<") for t in inst.snaps.values()):
             d.api("PUT", f"/1.0/instances/{name}/state", {"action": "stop", "force": True, "timeout": -1})
             d.api("DELETE", f"/1.0/instances/{name}")
             del model[name]
