@@ -345,6 +345,7 @@ def run_chaos(d: Pincusd, driver: str, cycles: int, seed: int, log: Callable[[st
     rng = random.Random(seed)
     res = Result(driver)
     model: Model = {}
+    seen: set[str] = set()
     for i in range(3):
         name = f"x{i}-{secrets.token_hex(2)}"
         model[name] = launch(d, name, secrets.token_hex(6), running=i < 2)
@@ -378,6 +379,9 @@ def run_chaos(d: Pincusd, driver: str, cycles: int, seed: int, log: Callable[[st
             return res
         found, got = check(d, candidates)
         for f in found:
+            if f in seen:  # a leftover stays until someone removes it: report it where it appeared
+                continue
+            seen.add(f)
             res.failures.append(f"cycle {cycle} ({op.what}, {result} {error_text(call.answer)}): {f}")
             log(res.failures[-1])
         model = got  # go on from what is there, so one defect is reported once
