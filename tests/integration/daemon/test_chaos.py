@@ -19,7 +19,7 @@ from tests.support.chaos import chaos_daemon, finish, run_chaos
 
 pytestmark = pytest.mark.integration
 
-CYCLES = int(os.environ.get("PINCUS_CHAOS_CYCLES", "60"))
+CYCLES = int(os.environ.get("PINCUS_CHAOS_CYCLES", "80"))
 SEED = 1111
 
 
