@@ -7,7 +7,7 @@ export PINCUS_DIR ?= /var/lib/pincus
 
 IMAGE := images-cache/busybox-meta.tar.xz
 
-.PHONY: all host venv demo test unit integration lint bench clean-test
+.PHONY: all host venv demo test test-long unit integration lint bench clean-test
 
 all: venv
 
@@ -44,6 +44,10 @@ integration: venv $(IMAGE)
 
 test: venv lint $(IMAGE)
 	$(VENV)/bin/pytest -q tests
+
+# The long crash chaos (bench/chaos.py): a few hundred SIGKILL cycles per driver, ~5 min each.
+test-long: venv $(IMAGE)
+	$(PY) bench/chaos.py --driver both --cycles 300
 
 bench: venv $(IMAGE)
 	$(PY) bench/bench_instances.py
