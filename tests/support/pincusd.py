@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +228,23 @@ def start_pincusd(base: Path | None = None, timeout: float = 30.0) -> Pincusd:
         log.unlink(missing_ok=True)
         raise
     return daemon
+
+
+@contextmanager
+def private_daemon(driver: str = "dir") -> Iterator[Pincusd]:
+    """A private pincusd with a pool of ``driver`` and the busybox image, stopped and removed at the
+    end; the calling test is skipped without root and liblxc."""
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("lxc-start"):
+        pytest.skip("needs root and liblxc")
+    d = start_pincusd()
+    try:
+        d.init_pool(driver)
+        d.import_busybox()
+        yield d
+    finally:
+        d.stop()
 
 
 if __name__ == "__main__":

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.pincusd import Pincusd, start_pincusd
+from tests.support.pincusd import Pincusd, private_daemon
 from tests.unit.images._imgtar import METADATA, basic_rootfs, hardlink, member, symlink, tar_bytes
 
 pytestmark = pytest.mark.integration
@@ -19,15 +18,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def pincusd() -> Iterator[Pincusd]:
     """A private pincusd with a dir pool and the busybox image."""
-    if os.geteuid() != 0 or not shutil.which("lxc-start"):
-        pytest.skip("needs root and liblxc")
-    d = start_pincusd()
-    try:
-        d.init_pool("dir")
-        d.import_busybox()
+    with private_daemon("dir") as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,16 @@ def _names(d, name: str) -> list[str]:
     return d.run("snapshot", "list", name, "-c", "n", "-f", "csv").stdout.split()
 
 
+def _two_versions(d, name: str, verb: str) -> None:
+    """``verb`` (init or launch) an instance; snapshot s1 holds version 1 and user.step=one, the
+    instance then holds version 2 and user.step=two."""
+    d.run(verb, "busybox", name, "-c", "user.step=one")
+    d.run("file", "push", "-", f"{name}/root/version", input="1\n")
+    d.run("snapshot", "create", name, "s1")
+    d.run("file", "push", "-", f"{name}/root/version", input="2\n")
+    d.run("config", "set", name, "user.step=two")
+
+
 @pytest.mark.parametrize("point", ["snapshot-row-created", "snapshot-volume-created"])
 def test_crash_during_snapshot_leaves_no_half_snapshot(daemon, name, point):
     d = daemon
@@ -51,11 +61,7 @@ def test_crash_during_snapshot_delete_finishes_it(daemon, name):
 @pytest.mark.parametrize("point", ["restore-intent-recorded", "restore-swapped"])
 def test_crash_during_restore_completes_the_restore(daemon, name, point):
     d = daemon
-    d.run("init", "busybox", name, "-c", "user.step=one")
-    d.run("file", "push", "-", f"{name}/root/version", input="1\n")
-    d.run("snapshot", "create", name, "s1")
-    d.run("file", "push", "-", f"{name}/root/version", input="2\n")
-    d.run("config", "set", name, "user.step=two")
+    _two_versions(d, name, "init")
     d.restart(failpoints=point)
     d.run("snapshot", "restore", name, "s1", check=False)
     assert d.crashed()
@@ -72,11 +78,7 @@ def test_crash_during_restore_completes_the_restore(daemon, name, point):
 @pytest.mark.parametrize("point", ["restore-stopped", "restore-staged"])
 def test_crash_before_the_swap_rolls_the_restore_back_and_restarts(daemon, name, point):
     d = daemon
-    d.run("launch", "busybox", name, "-c", "user.step=one")
-    d.run("file", "push", "-", f"{name}/root/version", input="1\n")
-    d.run("snapshot", "create", name, "s1")
-    d.run("file", "push", "-", f"{name}/root/version", input="2\n")
-    d.run("config", "set", name, "user.step=two")
+    _two_versions(d, name, "launch")
     d.restart(failpoints=point)
     d.run("snapshot", "restore", name, "s1", check=False)
     assert d.crashed()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from pincus.core import tls
-from tests.support.pincusd import VENV_BIN, Pincusd, start_pincusd
+from tests.support.pincusd import VENV_BIN, Pincusd, private_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -54,16 +54,9 @@ def user() -> Iterator[LocalUser]:
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Pincusd]:
-    if os.geteuid() != 0 or not shutil.which("lxc-start"):
-        pytest.skip("needs root and liblxc")
-    d = start_pincusd()
-    try:
-        d.init_pool("dir")
-        d.import_busybox()
+    """A private pincusd with a dir pool and the busybox image."""
+    with private_daemon("dir") as d:
         yield d
-    finally:
-        d.stop()
-        d.log.unlink(missing_ok=True)
 
 
 def _free_port() -> int:
