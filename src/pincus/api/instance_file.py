@@ -166,3 +166,13 @@ async def _read_small(request: web.Request, limit: int) -> bytes:
         if len(data) > limit:
             raise InvalidArgument(f"The request body is longer than {limit} bytes")
     return bytes(data)
+
+
+@routes.delete("/1.0/instances/{name}/files")
+async def instance_file_delete(request: web.Request) -> web.Response:
+    """Delete a path."""
+    path = _path(request)
+    s = svc(request)
+    rec = s.instances.get(request.match_info["name"])
+    await s.st.blocking(files.delete, str(s.instances.rootfs(rec)), path)
+    return sync({})
