@@ -91,6 +91,10 @@ async def instance_file_get(request: web.Request) -> web.StreamResponse:
     if info.kind == "symlink":
         return web.Response(body=info.target.encode(), headers=headers, content_type="application/octet-stream")
     assert reader is not None
+    if request.method == "HEAD":  # headers only, as Incus answers; the content is not read
+        reader.close()
+        headers["Content-Length"] = str(reader.size)
+        return web.Response(headers=headers, content_type="application/octet-stream")
     return await _stream(request, s.st.executor, reader, headers)
 
 

@@ -49,6 +49,7 @@ class FileReader:
     def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
         self._left = size
+        self.size = size
         self._lock = threading.Lock()
 
     def read(self) -> bytes:
@@ -157,22 +158,28 @@ def make_directory(rootfs: str, path: str, uid: int, gid: int, mode: int) -> Non
     check_path(path)
     try:
         with Root(rootfs) as root:
-            if split(path)[1] in ("", ".", ".."):
-                os.close(root.open(path, os.O_PATH | os.O_DIRECTORY))  # exists: nothing to do
-                return
-            reached, found = root.follow(path)
+            if split(path)[1] in ("", ".", "..") or _is_directory(root, path):
+                return  # exists (a symlink to a directory too, as Incus's stat sees it): nothing to do
+            found = root.entry(path)
             try:
-                _make_directory(found, reached, uid, gid, mode)
+                _make_directory(found, path, uid, gid, mode)
             finally:
                 os.close(found.parent)
     except OSError as exc:
         raise translate(exc, path, "creating directory") from None
 
 
+def _is_directory(root: Root, path: str) -> bool:
+    """Whether path, symlinks followed inside the rootfs, is a directory."""
+    try:
+        os.close(root.open(path, os.O_PATH | os.O_DIRECTORY))
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
 def _make_directory(found: Entry, path: str, uid: int, gid: int, mode: int) -> None:
     if found.st is not None:
-        if stat.S_ISDIR(found.st.st_mode):
-            return
         raise InvalidArgument(f'Path "{path}" exists and is a {kind_of(found.st.st_mode)}, not a directory')
     os.mkdir(found.name, 0o700, dir_fd=found.parent)  # final mode below, after the owner
     fd = os.open(found.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=found.parent)

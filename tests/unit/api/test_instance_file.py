@@ -122,3 +122,9 @@ async def test_client_gone_mid_pull_leaves_no_fd(api):
             break
         await asyncio.sleep(0.05)
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+async def test_head_gives_the_headers_only(api):
+    await api.create()
+    resp = await api.client.head(f"{FILES}?path=/etc/version")
+    assert resp.status == 200 and resp.headers["Content-Length"] == "2" and resp.headers["X-Incus-type"] == "file"

@@ -294,3 +294,14 @@ def test_without_openat2_fails_clearly(world, monkeypatch):
     monkeypatch.setattr(inroot, "_libc", NoOpenat2)
     with pytest.raises(NotSupported, match="openat2"):
         files.pull(str(root), "/etc/secret")
+
+
+def test_directory_push_over_links(world):
+    root, _ = world
+    os.symlink("/etc", root / "to-dir")
+    os.symlink("/nowhere", root / "dangling")
+    files.make_directory(str(root), "/to-dir", -1, -1, -1)  # a directory once followed: nothing to do
+    assert (root / "to-dir").is_symlink()
+    with pytest.raises(InvalidArgument, match='"/dangling" exists and is a symlink'):
+        files.make_directory(str(root), "/dangling", -1, -1, -1)
+    assert not (root / "nowhere").exists()
