@@ -143,9 +143,12 @@ async def instance_file_post(request: web.Request) -> web.Response:
 async def _receive(request: web.Request, executor: concurrent.futures.Executor, rootfs: str, path: str,
                    want: PushHeaders) -> None:
     """Stream the body into a temporary file beside the target, then rename it over the target."""
-    loop = asyncio.get_running_loop()
-    upload = await loop.run_in_executor(executor, files.Upload.begin, rootfs, path, want.uid, want.gid,
-                                        want.mode, want.append)
+    begun = executor.submit(files.Upload.begin, rootfs, path, want.uid, want.gid, want.mode, want.append)
+    try:
+        upload = await asyncio.wrap_future(begun)
+    except asyncio.CancelledError:  # the client left while the temporary file was being made
+        begun.add_done_callback(_abort_begun)
+        raise
     try:
         buf = bytearray()
         async for data in request.content.iter_any():
@@ -160,6 +163,11 @@ async def _receive(request: web.Request, executor: concurrent.futures.Executor, 
             executor.submit(upload.abort)  # nothing once committed; else waits for a write still running
         except RuntimeError:  # the executor is shut down: the daemon is stopping
             upload.abort()
+
+
+def _abort_begun(begun: concurrent.futures.Future[files.Upload]) -> None:
+    if not begun.cancelled() and begun.exception() is None:
+        begun.result().abort()
 
 
 async def _read_small(request: web.Request, limit: int) -> bytes:

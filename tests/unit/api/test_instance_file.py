@@ -128,3 +128,21 @@ async def test_head_gives_the_headers_only(api):
     await api.create()
     resp = await api.client.head(f"{FILES}?path=/etc/version")
     assert resp.status == 200 and resp.headers["Content-Length"] == "2" and resp.headers["X-Incus-type"] == "file"
+
+
+async def test_client_gone_mid_push_keeps_the_old_file(api):
+    await api.create()
+    before = len(os.listdir("/proc/self/fd"))
+    server = api.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(f"POST {FILES}?path=/etc/version HTTP/1.1\r\nHost: x\r\nContent-Length: {1 << 24}\r\n\r\n".encode())
+    writer.write(b"partial" * 50000)
+    await writer.drain()
+    writer.close()
+    etc = _rootfs(api) / "etc"
+    for _ in range(200):  # the server notices the reset, then drops its temporary file
+        if os.listdir(etc) == ["version"] and len(os.listdir("/proc/self/fd")) <= before:
+            break
+        await asyncio.sleep(0.05)
+    assert os.listdir(etc) == ["version"] and (etc / "version").read_text() == "1\n"
+    assert len(os.listdir("/proc/self/fd")) <= before
