@@ -110,8 +110,7 @@ def _pull_fd(fd: int, path: str) -> tuple[FileInfo, FileReader | None]:
         finally:
             os.close(dfd)
         return info, None
-    rfd = reopen(fd, os.O_RDONLY, st)
-    return _info(st, "file"), FileReader(rfd, os.fstat(rfd).st_size)
+    return _info(st, "file"), FileReader(reopen(fd, os.O_RDONLY, st), st.st_size)
 
 
 def delete(rootfs: str, path: str) -> None:
