@@ -531,6 +531,7 @@ def _start_in_child(container: lxc.Container, log_file: Path) -> int:
     if pid == 0:
         code = 1
         try:
+            _close_inherited(keep=str(log_file))
             null = os.open(os.devnull, os.O_RDWR)
             log = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.dup2(null, 0)
@@ -542,6 +543,26 @@ def _start_in_child(container: lxc.Container, log_file: Path) -> int:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def _close_inherited(keep: str) -> None:
+    """In a forked child, first thing: close every fd but those open on ``keep`` (liblxc's own log).
+
+    The fork copied all the daemon's fds, close-on-exec or not: its sockets, its database and other
+    requests' pipes must not live on in liblxc's monitor or the container's init.
+    """
+    kept = []
+    for entry in os.listdir("/proc/self/fd"):
+        try:
+            if int(entry) > 2 and os.readlink(f"/proc/self/fd/{entry}") == keep:
+                kept.append(int(entry))
+        except OSError:
+            pass  # the directory's own fd, gone already
+    low = 3
+    for fd in sorted(kept):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
 
 
 def _attach_pipes(
