@@ -71,8 +71,9 @@ class Lifecycle:
         self.st.store.update_instance(rec)
 
     async def stop(self, name: str, timeout: float, force: bool) -> None:
-        """Stop an instance: clean shutdown within timeout (negative: wait up to the cap), or kill."""
-        async with self.instances.changing(name) as rec:
+        """Stop an instance: clean shutdown within timeout (negative: wait up to the cap), or kill.
+        Always allowed, even while an interrupted change is unsettled (stopping is safe)."""
+        async with self.instances.changing(name, unsettled_ok=True) as rec:
             if self.instances.status(rec) == STOPPED:
                 raise InvalidArgument("The instance is already stopped")
             await self._stop(rec, timeout, force)

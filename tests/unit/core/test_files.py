@@ -8,6 +8,7 @@ import errno
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -124,16 +125,18 @@ def test_symlink_swapped_concurrently_never_escapes(world):
                 tmp.unlink(missing_ok=True)
                 os.symlink(target, tmp)
                 os.replace(tmp, link)
+                time.sleep(0)  # let the reader run with each target in turn
 
     flipper = threading.Thread(target=flip)
     flipper.start()
-    seen = set()
+    seen: list[bytes] = []
     try:
-        for _ in range(300):
+        # Read until the inside was seen often (the flipper's timing is the scheduler's), at most 20k times.
+        while seen.count(b"inside\n") < 20 and len(seen) < 20_000:
             try:
-                seen.add(_read(root, "/d/l/secret"))
+                seen.append(_read(root, "/d/l/secret"))
             except NotFound:
-                seen.add(b"missing")
+                seen.append(b"missing")
     finally:
         stop.set()
         flipper.join()
