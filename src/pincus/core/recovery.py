@@ -15,7 +15,7 @@ import logging
 from pincus.core.errors import NotFound
 from pincus.core.instances import RENAME
 from pincus.core.services import Services
-from pincus.core.snapshots import COMMITTING, REDO, RESTORE, SNAPSHOT_RENAME, STAGING
+from pincus.core.snapshots import COMMITTING, REDO, RESTARTING, RESTORE, SNAPSHOT_RENAME, STAGING
 from pincus.db.records import InstanceRecord, JournalRecord
 from pincus.db.schema import CREATING, DELETING
 from pincus.runtime.base import STOPPED
@@ -123,18 +123,21 @@ async def _settle_restore(s: Services, inst: InstanceRecord, entry: JournalRecor
     name = str(entry.data.get("snapshot", ""))
     power = str(entry.data.get("power", STOPPED))
     driver, vol = s.st.driver(inst.pool), s.instances.volume(inst)
+    if entry.phase == RESTARTING:  # disk and config settled: only the power state was left
+        await s.snapshots.give_back(inst, entry)
+        return f'gave instance "{inst.name}" its power state ({power}) back after a restore'
     if entry.phase == STAGING:
         if not await s.st.blocking(driver.abort_restore, vol):
             raise NotFound(f'The volume of instance "{inst.name}" is missing after an interrupted restore')
-        s.st.journal.remove(entry)
-        await s.lifecycle.give_back(inst, power)
+        s.st.journal.set_phase(entry, RESTARTING)
+        await s.snapshots.give_back(inst, entry)
         return f'rolled back the unfinished restore of snapshot "{name}" of instance "{inst.name}"'
     snap = s.st.store.get_snapshot(inst, name)
     if entry.phase == REDO:  # an earlier version's pending restore: redo it whole, as it did
         await s.st.blocking(driver.stage_restore, vol, vol.snapshot(name))
         s.st.journal.set_phase(entry, COMMITTING)
     await s.snapshots.commit_restore(inst, snap, entry)
-    await s.lifecycle.give_back(inst, power)
+    await s.snapshots.give_back(inst, entry)
     return f'finished restoring snapshot "{name}" of instance "{inst.name}"'
 
 

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 DEFAULT_PATTERN = "snap%d"
 # Journal kinds and phases (db/journal.py): a restore stages, then commits; a rename just starts.
 RESTORE, SNAPSHOT_RENAME = "restore", "snapshot-rename"
-STAGING, COMMITTING, REDO, STARTED = "staging", "committing", "redo", "started"
+# A restore whose disk and config are settled stays journaled as RESTARTING until the instance has
+# its power state back, so a crash in between still restarts it.
+STAGING, COMMITTING, RESTARTING, REDO, STARTED = "staging", "committing", "restarting", "redo", "started"
 STATEFUL_REFUSED = (
     "Stateful snapshots are not supported on this server: they need CRIU to checkpoint the "
     "container's processes, and CRIU cannot run on this host's kernel"
@@ -215,7 +217,8 @@ class Snapshots:
             self.st.journal.set_phase(entry, COMMITTING)
             failpoints.hit("restore-intent-recorded")
             await self.commit_restore(rec, snap, entry)
-            await self.lifecycle.give_back(rec, power)
+            failpoints.hit("restore-committed")
+            await self.give_back(rec, entry)
         self.st.hub.lifecycle("instance-restored", instance_url(inst_name), {"snapshot": snap.name})
 
     async def abort_restore(self, rec: InstanceRecord, entry: JournalRecord) -> None:
@@ -232,8 +235,16 @@ class Snapshots:
         if not undone:
             self.mark_unsettled(rec, "a restore stopped halfway through its swap")
             return
-        self.st.journal.remove(entry)
-        await self.lifecycle.give_back(rec, str(entry.data.get("power", STOPPED)))
+        self.st.journal.set_phase(entry, RESTARTING)
+        await self.give_back(rec, entry)
+
+    async def give_back(self, rec: InstanceRecord, entry: JournalRecord) -> None:
+        """The last step of a restore, done or undone: the instance's power state back, then the entry
+        goes (a start that fails is reported, and the entry goes all the same: the disk is settled)."""
+        try:
+            await self.lifecycle.give_back(rec, str(entry.data.get("power", STOPPED)))
+        finally:
+            self.st.journal.remove(entry)
 
     async def commit_restore(self, rec: InstanceRecord, snap: SnapshotRecord, entry: JournalRecord) -> None:
         """Swap the staged tree in (resumable), apply the snapshot's config and forget the entry in one
@@ -258,7 +269,7 @@ class Snapshots:
         rec.error = ""
         with self.st.store.transaction():
             self.st.store.update_instance(rec)
-            self.st.journal.remove(entry)
+            self.st.journal.set_phase(entry, RESTARTING)
 
     def mark_unsettled(self, rec: InstanceRecord, error: str) -> None:
         """Record why an interrupted change of the instance is not settled (status Error until it is)."""

@@ -92,6 +92,18 @@ def test_crash_before_the_swap_rolls_the_restore_back_and_restarts(daemon, name,
     d.run("delete", "--force", name)
 
 
+def test_crash_after_the_commit_still_restarts_the_restored_instance(daemon, name):
+    d = daemon
+    _two_versions(d, name, "launch")
+    d.restart(failpoints="restore-committed")
+    d.run("snapshot", "restore", name, "s1", check=False)
+    assert d.crashed()
+    d.restart()
+    assert d.run("file", "pull", f"{name}/root/version", "-").stdout == "1\n"
+    assert d.run("list", name, "-c", "s", "-f", "csv").stdout.strip() == "RUNNING"
+    d.run("delete", "--force", name)
+
+
 def test_crash_halfway_through_the_swap_completes_the_restore(daemon, name):
     d = daemon
     d.run("init", "busybox", name)

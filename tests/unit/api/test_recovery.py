@@ -3,7 +3,7 @@ from __future__ import annotations
 from pincus.core.errors import InsufficientSpace
 from pincus.core.instances import RENAME
 from pincus.core.recovery import recover, retry_unsettled
-from pincus.core.snapshots import COMMITTING, REDO, RESTORE, SNAPSHOT_RENAME, STAGING, STARTED
+from pincus.core.snapshots import COMMITTING, REDO, RESTARTING, RESTORE, SNAPSHOT_RENAME, STAGING, STARTED
 from pincus.db.records import JournalRecord, SnapshotRecord
 from pincus.db.schema import CREATING, DELETING
 from pincus.db.store import DB_ZERO_TIME, db_time
@@ -91,6 +91,18 @@ async def test_a_restore_interrupted_after_its_swap_began_is_rolled_forward(api)
 
     inst = s.instances.get("c1")
     assert inst.config["user.step"] == "one" and _version(s) == "1\n"
+    assert s.st.journal.pending() == []
+
+
+async def test_a_restore_interrupted_before_the_restart_restarts_the_instance(api):
+    s, inst = await _changed_after_snapshot(api, running=True)
+    await api.ok("PUT", "/1.0/instances/c1", {"restore": "s1"})
+    await s.lifecycle.stop_for_change(s.instances.get("c1"))  # as if the daemon died before the start
+    s.st.journal.add(JournalRecord(inst.id, RESTORE, RESTARTING, {"snapshot": "s1", "power": RUNNING}))
+
+    await recover(s)
+
+    assert s.instances.status(s.instances.get("c1")) == RUNNING and _version(s) == "1\n"
     assert s.st.journal.pending() == []
 
 
