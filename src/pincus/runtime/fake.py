@@ -1,5 +1,7 @@
 """In-memory runtime for daemon unit tests: LxcRuntime's state machine and errors, no containers.
 
+tests/integration/runtime/test_contract.py runs it and LxcRuntime through the same suite.
+
 exec runs the argv on the HOST with subprocess (no isolation; uid and gid are ignored), with the
 same default environment as LxcRuntime, in ``<rootfs>/<cwd or HOME>`` when that directory exists,
 else in the rootfs, else in ``/``. So ``touch f`` lands in the rootfs like it would in a container,
@@ -9,6 +11,7 @@ instead. ``fail_start[name] = "log text"`` makes the next start of that name fai
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import struct
@@ -17,8 +20,9 @@ import termios
 import threading
 from dataclasses import dataclass, field
 
-from pincus.core.errors import Conflict, InvalidArgument, NotSupported, RuntimeFailure
+from pincus.core.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
+from pincus.runtime.lxc_config import check_name, check_spec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -60,11 +64,21 @@ class FakeRuntime:
 
     def state(self, name: str) -> ContainerState:
         """Current state; STOPPED for an unknown name."""
+        check_name(name)
         with self._lock:
             box = self.containers.get(name)
             if box is None or box.status == STOPPED:
                 return ContainerState(status=STOPPED)
-            return ContainerState(box.status, box.pid, processes=1, memory_usage=1 << 20, cpu_usage_ns=1000)
+            return ContainerState(
+                box.status,
+                box.pid,
+                processes=1,
+                memory_usage=1 << 20,
+                memory_peak=1 << 20,
+                memory_total=1 << 30,
+                cpu_usage_ns=1000,
+                cpu_allocated_ns=1_000_000_000,
+            )
 
     def status(self, name: str) -> str:
         """RUNNING, FROZEN or STOPPED."""
@@ -74,11 +88,12 @@ class FakeRuntime:
         """Mark the container running; Conflict if it already is, RuntimeFailure if told to fail."""
         with self._lock:
             self.calls.append(("start", spec.name))
+            check_spec(spec)  # the same validation as LxcRuntime, in the same order
             box = self.containers.get(spec.name)
             if box is not None and box.status != STOPPED:
                 raise Conflict(f'Container "{spec.name}" is already running')
-            if not spec.privileged:  # as LxcRuntime
-                raise NotSupported(f'Container "{spec.name}": unprivileged containers are not supported yet')
+            if not os.path.isdir(spec.rootfs):
+                raise NotFound(f'Rootfs "{spec.rootfs}" of container "{spec.name}" not found')
             if spec.name in self.fail_start:
                 log = self.fail_start.pop(spec.name)
                 raise RuntimeFailure(f'Failed starting container "{spec.name}":\n{log}')
@@ -92,6 +107,7 @@ class FakeRuntime:
         with self._lock:
             self.calls.append(("stop", name))
             self.stop_requests.append((name, timeout, force))
+            check_name(name)
             box = self.containers.get(name)
             if box is not None:
                 box.status, box.pid = STOPPED, -1
@@ -117,6 +133,7 @@ class FakeRuntime:
         """Drop a stopped container; Conflict while it runs."""
         with self._lock:
             self.calls.append(("forget", name))
+            check_name(name)
             box = self.containers.get(name)
             if box is not None and box.status != STOPPED:
                 raise Conflict(f'Container "{name}" is running, stop it first')
@@ -128,16 +145,19 @@ class FakeRuntime:
         """Run the argv on the host (or answer from a canned reply); see the module docstring."""
         with self._lock:
             self.calls.append(("exec", name))
+            if not spec.argv:
+                raise InvalidArgument(f'Empty command for container "{name}"')
             box = self._running(name)
             if box.status == FROZEN:
                 raise Conflict(f'Container "{name}" is frozen')
             rootfs = box.spec.rootfs
-        if not spec.argv:
-            raise InvalidArgument(f'Empty command for container "{name}"')
         canned = self.replies.get(tuple(spec.argv))
         if canned is not None:
             return _canned_process(canned, interactive, width, height)
-        return _host_process(spec, rootfs, interactive, width, height)
+        try:
+            return _host_process(spec, rootfs, interactive, width, height)
+        except OSError as err:  # out of fds or processes, as LxcRuntime reports it
+            raise RuntimeFailure(f'Failed running {spec.argv[0]!r} in container "{name}": {err}') from err
 
     def prepare_exec(self) -> None:
         """Nothing to prepare."""
@@ -147,6 +167,7 @@ class FakeRuntime:
         return self.exec(name, spec, False)
 
     def _running(self, name: str) -> FakeContainer:
+        check_name(name)
         box = self.containers.get(name)
         if box is None or box.status == STOPPED:
             raise Conflict(f'Container "{name}" is not running')
@@ -206,6 +227,9 @@ def _host_cwd(rootfs: str, cwd: str) -> str:
 def _host_process(spec: ExecSpec, rootfs: str, interactive: bool, width: int, height: int) -> FakeExecProcess:
     env = _environment(spec)
     cwd = _host_cwd(rootfs, spec.cwd or env.get("HOME", "/"))
+    failed = _unrunnable(spec.argv[0], env)
+    if failed is not None:  # LxcRuntime's child reports it and exits, the exec itself succeeds
+        return _canned_process(failed, interactive, width, height)
     if interactive:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
@@ -229,6 +253,23 @@ def _host_process(spec: ExecSpec, rootfs: str, interactive: bool, width: int, he
         for fd in (stdin_r, stdout_w, stderr_w):
             os.close(fd)
     return FakeExecProcess(popen, (stdin_w, stdout_r, stderr_r, -1))
+
+
+def _unrunnable(command: str, env: dict[str, str]) -> CannedReply | None:
+    """What LxcRuntime's attached child answers for a command it cannot exec: 127 when missing,
+    126 when not executable; None when the command can run."""
+    if "/" in command:
+        candidates = [command]
+    else:
+        candidates = [os.path.join(d or ".", command) for d in env.get("PATH", "").split(":")]
+    denied = False
+    for path in candidates:
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return None
+            denied = True
+    code = errno.EACCES if denied else errno.ENOENT
+    return CannedReply(stderr=f"{command}: {os.strerror(code)}\n".encode(), code=126 if denied else 127)
 
 
 def _canned_process(reply: CannedReply, interactive: bool, width: int, height: int) -> FakeExecProcess:

@@ -9,49 +9,46 @@ Containers outlive this process; a new ``LxcRuntime`` on the same path finds the
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import fcntl
 import os
-import select
 import signal as _signal
-import socket
-import struct
-import termios
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import lxc
 
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:  # pragma: no cover - no libc
-    _LIBC = None
-
 from pincus.core.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
+from pincus.runtime.attach import AttachRequest, LxcExecProcess, attach_pipes, attach_terminal
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
 from pincus.runtime.cgroup_warmup import warm_cgroup_moves
-from pincus.runtime.lxc_config import (  # noqa: F401 - re-exported for callers and tests
-    _NAME_RE,
-    CgroupLayout,
-    _check_name,
-    _check_spec,
-    cpuset_cpus,
-    cpuset_for,
+from pincus.runtime.cgroups import (
+    cgroup_int,
+    cpu_allocated,
+    cpu_usage,
+    memory_peak,
+    memory_total,
+    memory_usage,
+    set_frozen,
+)
+from pincus.runtime.lxc_config import (
+    NAME_RE,
+    check_name,
+    check_spec,
     detect_cgroup_layout,
-    host_memory,
-    limit_config,
-    parse_memory_limit,
     remove_stale_cgroups,
     render_config,
 )
+from pincus.runtime.procs import (
+    find_monitor,
+    kill_pidfd,
+    monitor_pidfd,
+    open_pidfd,
+    start_in_child,
+    wait_pidfd,
+)
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LOG_TAIL_LINES = 8
 KILL_WAIT = 10.0  # seconds a SIGKILLed container gets to disappear
-FREEZE_WAIT = 10.0  # seconds to reach FROZEN or THAWED
 
 _LXC_STATES = {"STOPPED": STOPPED, "ABORTING": STOPPED, "FROZEN": FROZEN, "FREEZING": FROZEN}
 
@@ -77,150 +74,6 @@ def _log_tail(log_file: Path) -> str:
     return "\n".join((errors or lines)[-LOG_TAIL_LINES:]) or "(empty log)"
 
 
-# --- inside the container (runs in the child liblxc forks for attach) --------------------------
-
-
-@dataclass(frozen=True)
-class _AttachRequest:
-    """What the attached child needs; only modules imported before attach may be used there."""
-
-    argv: list[str]
-    environment: dict[str, str]
-    cwd: str
-    uid: int
-    sock: socket.socket | None = None  # interactive: where the pty master goes
-    width: int = 80
-    height: int = 24
-
-
-def _passwd_entry(uid: int) -> tuple[str, str] | None:
-    """(user, home) from the container's /etc/passwd, parsed by hand: NSS would load its libraries."""
-    try:
-        with open("/etc/passwd", encoding="utf-8", errors="replace") as passwd:
-            for line in passwd:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 6 and fields[2] == str(uid):
-                    return fields[0], fields[5]
-    except OSError:
-        pass
-    return None
-
-
-def _attached_environment(request: _AttachRequest) -> dict[str, str]:
-    """Incus's exec defaults (PATH, HOME, USER, LANG), then the request's own variables."""
-    env = {"PATH": DEFAULT_PATH + (":/snap/bin" if os.path.isdir("/snap") else "")}
-    entry = ("root", "/root") if request.uid == 0 else _passwd_entry(request.uid)
-    if entry:
-        env["USER"], env["HOME"] = entry
-    env["LANG"] = "C.UTF-8"
-    env.update(request.environment)
-    return env
-
-
-def _become_terminal_session(request: _AttachRequest) -> None:
-    """Open a pty on the container's devpts, hand its master back, make the slave our terminal."""
-    assert request.sock is not None
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", request.height, request.width, 0, 0))
-    socket.send_fds(request.sock, [b"P"], [master])
-    os.close(master)
-    request.sock.close()
-    os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
-
-
-_SYS_RT_SIGACTION = 13  # x86_64
-_KERNEL_SIGACTION_DEFAULT = bytes(32)  # handler SIG_DFL, no flags, no restorer, empty mask
-
-
-def _default_ignored_signals() -> None:
-    """Give the command default dispositions: an ignored signal survives exec (Python ignores SIGPIPE
-    and SIGXFSZ; a daemon's own parent may have ignored others, glibc's reserved 32 and 33 included,
-    which the signal module refuses to touch, so those go through the raw syscall)."""
-    for signum in range(1, _signal.NSIG):
-        if signum in (_signal.SIGKILL, _signal.SIGSTOP):
-            continue
-        if _LIBC is not None:  # just before exec, so resetting handled signals too changes nothing
-            _LIBC.syscall(_SYS_RT_SIGACTION, signum, _KERNEL_SIGACTION_DEFAULT, None, 8)
-        else:
-            try:
-                _signal.signal(signum, _signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
-
-
-def _run_attached(request: _AttachRequest) -> int:
-    """Entry point inside the container: environment, optional pty, cwd, then exec."""
-    try:
-        _default_ignored_signals()
-        env = _attached_environment(request)
-        if request.sock is not None:
-            _become_terminal_session(request)
-        try:
-            os.chdir(request.cwd or env.get("HOME") or "/")
-        except OSError:
-            os.chdir("/")  # like liblxc's initial_cwd: a missing cwd is not fatal
-        os.closerange(3, 1 << 20)  # the daemon's inheritable fds must not reach the container
-        os.execvpe(request.argv[0], request.argv, env)
-    except OSError as err:
-        os.write(2, f"{request.argv[0]}: {err.strerror}\n".encode(errors="replace"))
-        os._exit(127 if err.errno in (errno.ENOENT, errno.ENOTDIR) else 126)
-    except BaseException:
-        os._exit(126)
-    return 126
-
-
-# --- exec handle -------------------------------------------------------------------------------
-
-
-class LxcExecProcess:
-    """A command started by attach; it is a child of this process (liblxc uses CLONE_PARENT)."""
-
-    def __init__(self, pid: int, stdin_fd: int, stdout_fd: int, stderr_fd: int, master_fd: int) -> None:
-        self.pid = pid
-        self.stdin_fd = stdin_fd
-        self.stdout_fd = stdout_fd
-        self.stderr_fd = stderr_fd
-        self.master_fd = master_fd
-        self.pidfd = os.pidfd_open(pid)  # signals never reach a recycled pid; readable at exit
-        self._pidfd_lock = threading.Lock()
-        self._wait_lock = threading.Lock()
-        self._code: int | None = None
-
-    def wait(self) -> int:
-        """Block until the process exits; return its exit code (128+N for a signal)."""
-        with self._wait_lock:
-            if self._code is None:
-                try:
-                    _, status = os.waitpid(self.pid, 0)
-                    code = os.waitstatus_to_exitcode(status)
-                    self._code = 128 - code if code < 0 else code
-                except ChildProcessError:  # someone else reaped it (waitpid(-1) elsewhere)
-                    self._code = 255
-                with self._pidfd_lock:
-                    os.close(self.pidfd)
-                    self.pidfd = -1
-            return self._code
-
-    def resize(self, width: int, height: int) -> None:
-        """Set the pty window size; a no-op for non-interactive execs."""
-        if self.master_fd >= 0:
-            fcntl.ioctl(self.master_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-
-    def signal(self, signum: int) -> None:
-        """Send a signal to the process; nothing happens once it has exited."""
-        with self._pidfd_lock:
-            if self.pidfd >= 0:
-                try:
-                    _signal.pidfd_send_signal(self.pidfd, signum)
-                except ProcessLookupError:
-                    pass
-
-
 # --- the runtime -------------------------------------------------------------------------------
 
 
@@ -236,7 +89,7 @@ class LxcRuntime:
 
     def config_file(self, name: str) -> Path:
         """Path of the LXC config file of a container."""
-        _check_name(name)
+        check_name(name)
         return self.lxc_path / name / "config"
 
     def log_file(self, name: str) -> Path:
@@ -258,12 +111,12 @@ class LxcRuntime:
         return ContainerState(
             status=status,
             pid=pid,
-            processes=_cgroup_int(container, "pids.current", -1),
-            memory_usage=self._memory_usage(container),
-            memory_peak=self._memory_peak(container),
-            memory_total=self._memory_total(container),
-            cpu_usage_ns=self._cpu_usage(container),
-            cpu_allocated_ns=self._cpu_allocated(container),
+            processes=cgroup_int(container, "pids.current", -1),
+            memory_usage=memory_usage(container),
+            memory_peak=memory_peak(container),
+            memory_total=memory_total(container),
+            cpu_usage_ns=cpu_usage(container),
+            cpu_allocated_ns=cpu_allocated(container),
         )
 
     def status(self, name: str) -> str:
@@ -280,7 +133,7 @@ class LxcRuntime:
         """Names under lxc_path whose container is running or frozen."""
         names = []
         for entry in sorted(self.lxc_path.iterdir()):
-            if _NAME_RE.match(entry.name) and (entry / "config").exists():
+            if NAME_RE.match(entry.name) and (entry / "config").exists():
                 if self._status(self._container(entry.name)) != STOPPED:
                     names.append(entry.name)
         return names
@@ -289,7 +142,7 @@ class LxcRuntime:
 
     def start(self, spec: ContainerSpec) -> None:
         """Write the config and start the container; raise RuntimeFailure with the log's last lines."""
-        _check_spec(spec)
+        check_spec(spec)
         name = spec.name
         with self._lock(name):
             if self.config_file(name).exists() and self._status(self._container(name)) != STOPPED:
@@ -300,15 +153,15 @@ class LxcRuntime:
             try:
                 self._write_config(spec, log_file)
                 _rotate(log_file)
-                code = _start_in_child(self._container(name), log_file)
+                code = start_in_child(self._container(name), log_file)
             except OSError as err:
                 raise RuntimeFailure(f'Failed starting container "{name}": {err}') from err
             if code == 0 and self._status(self._container(name)) != STOPPED:
                 return
             tail = _log_tail(log_file)
-            monitor = _find_monitor(self.lxc_path, name)
+            monitor = find_monitor(self.lxc_path, name)
             if monitor is not None:
-                _wait_pidfd(monitor, 5.0)  # let the failed start clean up first
+                wait_pidfd(monitor, 5.0)  # let the failed start clean up first
                 os.close(monitor)
             remove_stale_cgroups(name, detect_cgroup_layout())
             raise RuntimeFailure(f'Failed starting container "{name}":\n{tail}')
@@ -321,7 +174,7 @@ class LxcRuntime:
         if self._status(container) == STOPPED:
             return
         init_pid = container.init_pid
-        monitor, init = _monitor_pidfd(init_pid), _pidfd(init_pid)
+        monitor, init = monitor_pidfd(init_pid), open_pidfd(init_pid)
         try:
             if force or timeout == 0 or not self._shutdown(container, monitor, timeout):
                 self._kill(container, init)
@@ -341,8 +194,8 @@ class LxcRuntime:
             container = self._running_container(name)
             if self._status(container) == FROZEN:
                 return
-            if not _set_frozen(container, True):
-                _set_frozen(container, False)  # leave it running rather than half frozen
+            if not set_frozen(container, True):
+                set_frozen(container, False)  # leave it running rather than half frozen
                 raise RuntimeFailure(f'Failed freezing container "{name}"')
 
     def unfreeze(self, name: str) -> None:
@@ -351,7 +204,7 @@ class LxcRuntime:
             container = self._running_container(name)
             if self._status(container) != FROZEN:
                 return
-            if not _set_frozen(container, False):
+            if not set_frozen(container, False):
                 raise RuntimeFailure(f'Failed unfreezing container "{name}"')
 
     def forget(self, name: str) -> None:
@@ -410,7 +263,7 @@ class LxcRuntime:
         """
         if not spec.argv:
             raise InvalidArgument(f'Empty command for container "{name}"')
-        request = _AttachRequest(list(spec.argv), dict(spec.environment), spec.cwd, spec.uid)
+        request = AttachRequest(list(spec.argv), dict(spec.environment), spec.cwd, spec.uid)
         options = {"env_policy": lxc.LXC_ATTACH_CLEAR_ENV, "uid": spec.uid, "gid": spec.gid, "initial_cwd": "/"}
         container = self._container(name) if self.config_file(name).exists() else None
         status = STOPPED if container is None else self._status(container)
@@ -420,8 +273,8 @@ class LxcRuntime:
             raise Conflict(f'Container "{name}" is frozen')
         try:
             if interactive:
-                return _attach_terminal(container, name, request, options, width, height)
-            return _attach_pipes(container, name, request, options)
+                return attach_terminal(container, name, request, options, width, height)
+            return attach_pipes(container, name, request, options)
         except OSError as err:  # out of fds or processes
             raise RuntimeFailure(f'Failed running {spec.argv[0]!r} in container "{name}": {err}') from err
 
@@ -432,7 +285,7 @@ class LxcRuntime:
             return self._locks.setdefault(name, threading.Lock())
 
     def _container(self, name: str) -> lxc.Container:
-        _check_name(name)
+        check_name(name)
         try:
             return lxc.Container(name, config_path=str(self.lxc_path))
         except Exception as err:  # the binding raises bare errors for unreadable configs
@@ -462,236 +315,29 @@ class LxcRuntime:
     def _shutdown(self, container: lxc.Container, monitor: int | None, timeout: float) -> bool:
         """Send lxc.signal.halt (SIGPWR) and wait off the GIL; False if still running after timeout."""
         if self._status(container) == FROZEN:
-            _set_frozen(container, False)  # frozen tasks cannot handle the signal
+            set_frozen(container, False)  # frozen tasks cannot handle the signal
         container.shutdown(0)  # shutdown(timeout) would hold the GIL for the whole wait
         return self._wait_stopped(container, monitor, None if timeout < 0 else timeout)
 
     def _kill(self, container: lxc.Container, init: int | None) -> None:
         """SIGKILL init, which takes its pid namespace along; Container.stop() would hold the GIL."""
         if self._status(container) == FROZEN:
-            _set_frozen(container, False)  # a task frozen by the v1 freezer does not die
+            set_frozen(container, False)  # a task frozen by the v1 freezer does not die
         if init is None:
             container.stop()
             return
-        try:
-            _signal.pidfd_send_signal(init, _signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_pidfd(init, _signal.SIGKILL)
 
     def _wait_stopped(self, container: lxc.Container, monitor: int | None, timeout: float | None) -> bool:
         """Wait for the monitor to exit (it removes the cgroups last); poll the state without one."""
         if monitor is not None:
-            return _wait_pidfd(monitor, timeout)
+            return wait_pidfd(monitor, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._status(container) != STOPPED:
             if deadline is not None and time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
         return True
-
-    @staticmethod
-    def _memory_usage(container: lxc.Container) -> int:
-        key = "memory.usage_in_bytes" if "memory" in detect_cgroup_layout().v1 else "memory.current"
-        return _cgroup_int(container, key, 0)
-
-    @staticmethod
-    def _memory_peak(container: lxc.Container) -> int:
-        key = "memory.max_usage_in_bytes" if "memory" in detect_cgroup_layout().v1 else "memory.peak"
-        return _cgroup_int(container, key, 0)
-
-    @staticmethod
-    def _memory_total(container: lxc.Container) -> int:
-        v1 = "memory" in detect_cgroup_layout().v1
-        limit = _cgroup_int(container, "memory.limit_in_bytes" if v1 else "memory.max", 0)
-        host = host_memory()
-        return limit if 0 < limit < host else host
-
-    @staticmethod
-    def _cpu_allocated(container: lxc.Container) -> int:
-        cpus = _cgroup_value(container, "cpuset.cpus") if "cpuset" in detect_cgroup_layout().v1 else ""
-        count = len(cpuset_cpus(cpus)) if cpus else (os.cpu_count() or 1)
-        return count * 1_000_000_000
-
-    @staticmethod
-    def _cpu_usage(container: lxc.Container) -> int:
-        if "cpuacct" in detect_cgroup_layout().v1:
-            return _cgroup_int(container, "cpuacct.usage", 0)
-        for line in _cgroup_value(container, "cpu.stat").splitlines():
-            if line.startswith("usage_usec "):
-                return int(line.split()[1]) * 1000
-        return 0
-
-
-# --- process plumbing --------------------------------------------------------------------------
-
-
-def _start_in_child(container: lxc.Container, log_file: Path) -> int:
-    """Run Container.start() in a forked child that exits at once; return the child's exit code."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            _close_inherited(keep=str(log_file))
-            null = os.open(os.devnull, os.O_RDWR)
-            log = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.dup2(null, 0)
-            os.dup2(null, 1)
-            os.dup2(log, 2)  # anything liblxc prints lands in the container log
-            _default_ignored_signals()  # else init and every service inherit Python's SIG_IGN for SIGPIPE
-            code = 0 if container.start() else 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
-def _close_inherited(keep: str) -> None:
-    """In a forked child, first thing: close every fd but those open on ``keep`` (liblxc's own log).
-
-    The fork copied all the daemon's fds, close-on-exec or not: its sockets, its database and other
-    requests' pipes must not live on in liblxc's monitor or the container's init.
-    """
-    kept = []
-    for entry in os.listdir("/proc/self/fd"):
-        try:
-            if int(entry) > 2 and os.readlink(f"/proc/self/fd/{entry}") == keep:
-                kept.append(int(entry))
-        except OSError:
-            pass  # the directory's own fd, gone already
-    low = 3
-    for fd in sorted(kept):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, 1 << 20)
-
-
-def _attach_pipes(
-    container: lxc.Container, name: str, request: _AttachRequest, options: dict
-) -> LxcExecProcess:
-    (stdin_r, stdin_w), (stdout_r, stdout_w), (stderr_r, stderr_w) = os.pipe(), os.pipe(), os.pipe()
-    theirs, ours = (stdin_r, stdout_w, stderr_w), (stdin_w, stdout_r, stderr_r)
-    process = None
-    try:
-        pid = container.attach(
-            _run_attached, request, stdin=stdin_r, stdout=stdout_w, stderr=stderr_w, **options
-        )
-        if pid > 0:
-            process = LxcExecProcess(pid, *ours, -1)
-    finally:
-        for fd in theirs if process else theirs + ours:
-            os.close(fd)
-    if process is None:
-        raise RuntimeFailure(f'Failed running {request.argv[0]!r} in container "{name}"')
-    return process
-
-
-def _attach_terminal(
-    container: lxc.Container, name: str, request: _AttachRequest, options: dict, width: int, height: int
-) -> LxcExecProcess:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    request = _AttachRequest(
-        request.argv, request.environment, request.cwd, request.uid, theirs, width, height
-    )
-    try:
-        pid = container.attach(_run_attached, request, **options)
-    finally:
-        theirs.close()
-    fds: list[int] = []
-    try:
-        if pid > 0:
-            ours.settimeout(10)
-            _, fds, _, _ = socket.recv_fds(ours, 1, 1, socket.MSG_CMSG_CLOEXEC)
-    except OSError:
-        fds = []
-    finally:
-        ours.close()
-    if not fds:
-        if pid > 0:
-            os.kill(pid, _signal.SIGKILL)  # still our unreaped child: the pid cannot be reused yet
-            os.waitpid(pid, 0)
-        raise RuntimeFailure(f'Failed running {request.argv[0]!r} on a terminal in container "{name}"')
-    return LxcExecProcess(pid, -1, -1, -1, fds[0])
-
-
-def _set_frozen(container: lxc.Container, frozen: bool) -> bool:
-    """Freeze or thaw the container's cgroup.
-
-    liblxc re-checks a v1 freezer once a second while holding the GIL, so on v1 the state is
-    reached by hand first; liblxc's own call then returns at once and updates the monitor's state.
-    """
-    if "freezer" in detect_cgroup_layout().v1:
-        want = "FROZEN" if frozen else "THAWED"
-        deadline = time.monotonic() + FREEZE_WAIT
-        delay = 0.001
-        # While FREEZING, writing FROZEN again retries the tasks that could not be frozen yet.
-        while _cgroup_value(container, "freezer.state") != want:
-            if time.monotonic() > deadline or not container.set_cgroup_item("freezer.state", want):
-                return False
-            if _cgroup_value(container, "freezer.state") != want:
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-    return bool(container.freeze() if frozen else container.unfreeze())
-
-
-def _cgroup_value(container: lxc.Container, key: str) -> str:
-    """A cgroup file of the container, "" if unreadable.
-
-    The binding asks liblxc for the length, then reads again: a file that changes length in
-    between (a counter, FREEZING -> FROZEN) raises ValueError, so try again.
-    """
-    for _ in range(5):
-        try:
-            return container.get_cgroup_item(key) or ""
-        except ValueError:
-            continue
-    return ""
-
-
-def _cgroup_int(container: lxc.Container, key: str, default: int) -> int:
-    value = _cgroup_value(container, key)
-    try:
-        return int(value) if value else default
-    except ValueError:
-        return default
-
-
-def _pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid) if pid > 0 else None
-    except OSError:
-        return None
-
-
-def _monitor_pidfd(init_pid: int) -> int | None:
-    """A pidfd on the container's monitor (the parent of init), or None if it is already gone."""
-    try:
-        stat = Path(f"/proc/{init_pid}/stat").read_text()
-        monitor = int(stat.rsplit(")", 1)[1].split()[1])
-        if not Path(f"/proc/{monitor}/cmdline").read_bytes().startswith(b"[lxc monitor] "):
-            return None
-        return os.pidfd_open(monitor)
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _find_monitor(lxc_path: Path, name: str) -> int | None:
-    """A pidfd on the monitor process of a container, found by its title."""
-    title = f"[lxc monitor] {lxc_path} {name}".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "cmdline").read_bytes().rstrip(b"\0") == title:
-                    return os.pidfd_open(int(entry.name))
-            except OSError:
-                continue
-    return None
-
-
-def _wait_pidfd(pidfd: int, timeout: float | None) -> bool:
-    """True once the process behind the pidfd has exited (None: wait forever); closes nothing."""
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
 
 
 def _rotate(log_file: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from pincus.core.errors import InvalidArgument, NotSupported, RuntimeFailure
 from pincus.runtime.base import ContainerSpec
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CPU_SET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$")
@@ -186,13 +186,15 @@ def limit_config(name: str, limits: dict[str, str], layout: CgroupLayout) -> lis
 # --- config file -------------------------------------------------------------------------------
 
 
-def _check_name(name: str) -> None:
-    if not _NAME_RE.match(name):
+def check_name(name: str) -> None:
+    """InvalidArgument unless name is a valid LXC container name."""
+    if not NAME_RE.match(name):
         raise InvalidArgument(f'Invalid container name "{name}"')
 
 
-def _check_spec(spec: ContainerSpec) -> None:
-    _check_name(spec.name)
+def check_spec(spec: ContainerSpec) -> None:
+    """InvalidArgument (or NotSupported) unless the spec can become an LXC config."""
+    check_name(spec.name)
     if not spec.privileged:
         raise NotSupported(f'Container "{spec.name}": unprivileged containers are not supported yet')
     if not spec.hostname or any(ch.isspace() for ch in spec.hostname):
@@ -209,7 +211,7 @@ def _check_spec(spec: ContainerSpec) -> None:
 
 def render_config(spec: ContainerSpec, log_file: str, log_level: str, layout: CgroupLayout) -> str:
     """The LXC config file text for a spec (validated first)."""
-    _check_spec(spec)
+    check_spec(spec)
     if "\n" in log_file:
         raise InvalidArgument(f'Invalid log file "{log_file}" for container "{spec.name}"')
     lines = [

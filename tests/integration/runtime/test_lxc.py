@@ -18,15 +18,10 @@ from pathlib import Path
 import pytest
 
 from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported, RuntimeFailure
+from pincus.runtime.attach import LxcExecProcess
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ExecSpec, Runtime
-from pincus.runtime.lxc import (
-    CgroupLayout,
-    LxcExecProcess,
-    LxcRuntime,
-    cpuset_for,
-    parse_memory_limit,
-    render_config,
-)
+from pincus.runtime.lxc import LxcRuntime
+from pincus.runtime.lxc_config import CgroupLayout, cpuset_for, parse_memory_limit, render_config
 
 pytestmark = pytest.mark.integration
 

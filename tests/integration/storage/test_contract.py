@@ -1,4 +1,4 @@
-"""dir and btrfs keep the same contract: the same calls give the same trees, names and errors."""
+"""dir, btrfs and the fake keep the same contract: the same calls give the same trees, names and errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from pincus.core.errors import Conflict, NotFound, PincusError
 from pincus.storage.drivers.base import CONTAINER, IMAGE, StorageDriver, Volume
+from pincus.storage.drivers.fake import FakeDriver
 from tests.integration.storage._pool_helpers import (
     IS_ROOT,
     btrfs_pool,
@@ -26,9 +27,13 @@ C1 = Volume("p", CONTAINER, "c1")
 C2 = Volume("p", CONTAINER, "c2")
 
 
-@pytest.fixture(params=["dir", pytest.param("btrfs", marks=[pytest.mark.btrfs, needs_btrfs])])
+@pytest.fixture(params=["fake", "dir", pytest.param("btrfs", marks=[pytest.mark.btrfs, needs_btrfs])])
 def driver(request: pytest.FixtureRequest, scratch: Path) -> Iterator[StorageDriver]:
-    if request.param == "dir":
+    if request.param == "fake":
+        fake = FakeDriver("default", scratch / "storage-pools" / "default", {})
+        fake.create_pool()
+        yield fake
+    elif request.param == "dir":
         with dir_pool(scratch) as d:
             yield d
     else:
@@ -149,3 +154,50 @@ def test_same_restore_steps(driver: StorageDriver) -> None:
 def test_usage(driver: StorageDriver) -> None:
     used, total = driver.usage()
     assert 0 < used <= total
+
+
+def test_resumable_renames(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    driver.create_snapshot(C1.snapshot("s0"))
+    before = digest(driver.volume_path(C1))
+    snaps_of = driver.volume_path(C1.snapshot("s0")).parent
+    os.rename(snaps_of, snaps_of.with_name("c2"))  # a crash after the snapshots directory moved
+    driver.rename_volume(C1, "c2")
+    driver.rename_volume(C1, "c2")  # done already: no error, nothing changes
+    assert not driver.volume_exists(C1) and digest(driver.volume_path(C2)) == before
+    assert driver.list_snapshots(C2) == ["s0"] and driver.list_snapshots(C1) == []
+    driver.rename_snapshot(C2.snapshot("s0"), "s1")
+    driver.rename_snapshot(C2.snapshot("s0"), "s1")
+    assert driver.list_snapshots(C2) == ["s1"]
+    assert error_of(lambda: driver.rename_volume(C1, "c3")) is NotFound
+
+
+def test_deferred_delete_and_halfway_restore(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    driver.create_snapshot(C1.snapshot("s0"))
+    live = driver.volume_path(C1)
+    (live / "rootfs/changed").write_text("x")
+    work = driver.layout.work_dir  # type: ignore[attr-defined]
+    aside = driver.restore_snapshot(C1, C1.snapshot("s0"), defer_delete=True)  # dir deletes at once
+    assert all(path.parent == work for path in aside) and not (live / "rootfs/changed").exists()
+    for path in aside + aside:  # a second delete of a missing path is no error
+        driver.delete_path(path)
+    assert os.listdir(work) == []
+    driver.stage_restore(C1, C1.snapshot("s0"))
+    os.rename(live, work / "old-containers-c1")  # a crash halfway through the swap
+    assert driver.abort_restore(C1) is False  # only commit_restore may finish it
+    driver.commit_restore(C1, C1.snapshot("s0"))
+    assert digest(live) == digest(driver.volume_path(C1.snapshot("s0"))) and os.listdir(work) == []
+
+
+def test_transfer_copies(driver: StorageDriver) -> None:
+    driver.create_volume(C1, fill)
+    work = driver.layout.work_dir  # type: ignore[attr-defined]
+    driver.copy_to(C1, work / "tmp-copy")
+    driver.snapshot_to(C1, work / "xfer-snap")
+    for path in (work / "tmp-copy", work / "xfer-snap"):
+        assert digest(path) == digest(driver.volume_path(C1)), path.name
+    assert error_of(lambda: driver.copy_to(C2, work / "tmp-none")) is NotFound
+    assert error_of(lambda: driver.snapshot_to(C2, work / "xfer-none")) is NotFound
+    assert error_of(lambda: driver.stage_restore(C1, C1.snapshot("nope"))) is NotFound
+    assert sorted(os.listdir(work)) == ["tmp-copy", "xfer-snap"]

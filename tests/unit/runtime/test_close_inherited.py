@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-lxc_runtime = pytest.importorskip("pincus.runtime.lxc")
+procs = pytest.importorskip("pincus.runtime.procs")
 
 
 def _open(fd: int) -> bool:
@@ -33,7 +33,7 @@ def test_only_the_log_survives(tmp_path: Path) -> None:
         if pid == 0:
             code = 1
             try:
-                lxc_runtime._close_inherited(keep=str(log))
+                procs.close_inherited(keep=str(log))
                 closed = not any(_open(fd) for fd in (listener.fileno(), r, w, high))
                 code = 0 if closed and _open(keep) and _open(2) else 1
             finally:

@@ -1,6 +1,8 @@
 """A fake storage driver on plain temporary directories, for fast unit tests of the layers above.
 
-Same layout and same errors as the real drivers, no root, no markers, no atomic tricks. Tests can
+Same layout, trees and errors as the real drivers (tests/integration/storage/test_contract.py runs
+it through the same suite), no root, no markers, no atomic tricks: every copy is a plain full copy
+with the dir driver's tree copier (owners, hard links, xattrs, special files kept). Tests can
 inspect ``calls``, inject failures with ``fail_next``, and change ``info`` to exercise callers'
 capability branches.
 """
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from pincus.core.errors import Conflict, PincusError, StorageError
 from pincus.storage.drivers._common import RESTORE, LayoutDriver, check_conflict, describe, not_found
+from pincus.storage.drivers._copy import copy_tree
 from pincus.storage.drivers.base import DriverInfo, Filler, Freezer, Volume
 
 
@@ -73,9 +76,9 @@ class FakeDriver(LayoutDriver):
             shutil.rmtree(self.pool_path)
 
     def usage(self) -> tuple[int, int]:
-        """Bytes (used, total): the sizes of the files in the pool, and 1 GiB."""
+        """Bytes (used, total) of the filesystem under the pool, as the dir driver reports."""
         self._call("usage")
-        return _tree_size(self.pool_path), 2**30
+        return super().usage()
 
     def create_volume(self, vol: Volume, filler: Filler) -> None:
         """Create a directory and fill it."""
@@ -99,13 +102,13 @@ class FakeDriver(LayoutDriver):
     def copy_to(self, src: Volume, dest: Path, freeze: Freezer | None = None) -> None:
         """Copy the source directory to dest."""
         self._call("copy_to", src.name)
-        shutil.copytree(self.check_source(src), dest, symlinks=True)
+        _copy_tree(self.check_source(src), dest)
 
     def snapshot_to(self, vol: Volume, dest: Path, freeze: Freezer | None = None) -> None:
         """Copy the volume to dest."""
         self._call("snapshot_to", vol.name)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(self.check_source(vol), dest, symlinks=True)
+        _copy_tree(self.check_source(vol), dest)
 
     def create_snapshot(self, snap_vol: Volume, freeze: Freezer | None = None) -> None:
         """Copy the volume into its snapshot directory."""
@@ -120,7 +123,7 @@ class FakeDriver(LayoutDriver):
         staged = self.layout.work(RESTORE, vol)
         self.delete_path(staged)
         staged.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(snap, staged, symlinks=True)
+        _copy_tree(snap, staged)
 
     def volume_size(self, vol: Volume) -> int:
         """Sum of the file sizes in the volume."""
@@ -137,7 +140,17 @@ class FakeDriver(LayoutDriver):
         if freeze is not None and self.info.running_copy_freeze:
             with freeze():
                 self.freezes += 1
-        shutil.copytree(src_path, dst_path, symlinks=True)
+        _copy_tree(src_path, dst_path)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """A full copy of src at the new path dst; nothing is left at dst if it fails."""
+    dst.mkdir()
+    try:
+        copy_tree(src, dst)
+    except BaseException:
+        shutil.rmtree(dst, ignore_errors=True)
+        raise
 
 
 def _tree_size(path: Path) -> int:
