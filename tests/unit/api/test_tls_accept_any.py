@@ -89,7 +89,8 @@ def broken_trick(request, monkeypatch: pytest.MonkeyPatch) -> None:
     _break_trick(monkeypatch, request.param)
 
 
-async def test_without_the_trick_the_daemon_serves_https_and_trusts_nobody(broken_trick, api, https, tmp_path):
+@pytest.mark.usefixtures("broken_trick")
+async def test_without_the_trick_the_daemon_serves_https_and_trusts_nobody(api, https, tmp_path):
     peer = make_peer(tmp_path, https)
     pem = tls.der_to_pem(peer.der)
     TrustStore(api.services.st.store).add(CertificateRecord(peer.fingerprint, "peer", pem))
