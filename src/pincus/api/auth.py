@@ -135,11 +135,6 @@ class Verdict:
     empty: Any = None  # with status 0: answer this empty listing instead of running the handler
     hide_tokens: bool = False  # drop certificate add token operations from the answer
 
-    @property
-    def allowed(self) -> bool:
-        """True when the handler runs."""
-        return self.status == 0 and self.empty is None
-
 
 ALLOW = Verdict()
 

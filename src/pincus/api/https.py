@@ -3,7 +3,6 @@ network endpoint, with the server certificate of $PINCUS_DIR/server.crt."""
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import logging
 import socket
@@ -12,13 +11,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from pincus.api.tls_accept_any import accept_any_client_certificate
 from pincus.core import tls
 from pincus.core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 8443
-_VERIFY_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-_ACCEPT_ANY = _VERIFY_CB(lambda store, arg: 1)  # kept alive for the life of the process
 
 
 def split_address(value: str) -> tuple[str, int]:
@@ -91,40 +89,23 @@ def listen_addresses(value: str) -> list[str]:
     return [join_host_port(host, port)]
 
 
-def _accept_any_client_certificate(ctx: ssl.SSLContext) -> bool:
-    """Request a client certificate but accept any, so that trust is decided by fingerprint.
-
-    Incus asks for an optional client certificate and checks it against its trust store after
-    the handshake; an untrusted client must still connect to present a token. The ssl module
-    can only ask for a certificate it also verifies against a CA (self-signed client
-    certificates would abort the handshake), so the OpenSSL chain check is replaced through
-    ctypes on the context's SSL_CTX. The pointer is validated by reading the verify mode back.
-    """
-    import _ssl
-
-    try:
-        lib = ctypes.CDLL(_ssl.__file__)  # resolves symbols of the libssl the ssl module uses
-        set_cb = lib.SSL_CTX_set_cert_verify_callback
-        get_mode = lib.SSL_CTX_get_verify_mode
-    except (OSError, AttributeError):
-        return False
-    set_cb.argtypes, set_cb.restype = [ctypes.c_void_p, _VERIFY_CB, ctypes.c_void_p], None
-    get_mode.argtypes, get_mode.restype = [ctypes.c_void_p], ctypes.c_int
-    ssl_ctx = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
-    if not ssl_ctx or get_mode(ssl_ctx) != 1:  # SSL_VERIFY_PEER, set by CERT_OPTIONAL
-        return False
-    set_cb(ssl_ctx, _ACCEPT_ANY, None)
-    return True
-
-
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """TLS server context: our certificate, TLS >= 1.2, optional unverified client certificates."""
+    """TLS server context: our certificate, TLS >= 1.2, optional client certificates that auth.py judges."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert), str(key))
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    if not _accept_any_client_certificate(ctx):
-        log.error("cannot accept self-signed client certificates with this OpenSSL; HTTPS clients stay untrusted")
+    try:
+        accepted = accept_any_client_certificate(ctx)
+    except Exception:  # a ctypes surprise must not keep the daemon from serving
+        log.exception("Failed setting up client certificates for HTTPS")
+        accepted = False
+    if not accepted:
+        # Fail closed: without the trick the ssl module would refuse self-signed certificates, so
+        # none is asked for and every HTTPS client is untrusted (the unix socket still works).
+        log.error(
+            "Cannot accept self-signed client certificates with this Python/OpenSSL: "
+            "every HTTPS client is untrusted, use the unix socket"
+        )
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
 

@@ -1,4 +1,4 @@
-"""Incus response envelopes (sync, async, error) and the one table mapping errors to statuses."""
+"""Incus response envelopes (sync, async, error) and the middleware that answers errors with their status."""
 
 from __future__ import annotations
 

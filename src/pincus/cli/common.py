@@ -229,11 +229,6 @@ def stdin_is_tty() -> bool:
         return False
 
 
-def read_stdin() -> str:
-    """All of standard input as text."""
-    return sys.stdin.read()
-
-
 def prompt_yes(question: str) -> None:
     """Ask ``question``; anything but ``yes`` aborts the operation."""
     sys.stdout.write(question)

@@ -332,10 +332,6 @@ class Connection:
         check(resp)
         return resp
 
-    def upgrade(self, path: str, headers: Mapping[str, str]) -> tuple[Any, bytes]:
-        """Perform an HTTP upgrade (websocket); return the socket and any bytes read past the headers."""
-        return self.finish_upgrade(self.start_upgrade(path, headers))
-
     def start_upgrade(self, path: str, headers: Mapping[str, str]) -> Any:
         """Connect and send an upgrade request without reading the answer (see finish_upgrade)."""
         sock = self._connect()
@@ -347,8 +343,9 @@ class Connection:
             raise
         return sock
 
-    def finish_upgrade(self, sock: Any) -> tuple[Any, bytes]:
-        """Read the answer to start_upgrade(); return the socket and any bytes read past the headers."""
+    def finish_upgrade(self, sock: Any) -> tuple[Any, dict[str, str], bytes]:
+        """Read the answer to start_upgrade(); return the socket, the answer's headers (lower-case
+        names) and any bytes read past them. The socket is closed if the status is not 101."""
         try:
             reader = _Reader(sock)
             status, resp_headers = _read_head(reader)
@@ -359,7 +356,7 @@ class Connection:
         except BaseException:
             sock.close()
             raise
-        return sock, bytes(reader.buf)
+        return sock, resp_headers, bytes(reader.buf)
 
 
 def check(resp: Response) -> None:

@@ -48,11 +48,6 @@ class InstanceMixin:
         query = encode_query(params)
         return list(self.conn.request("GET", f"/1.0/instances?{query}").metadata or [])
 
-    def get_instance_names(self) -> list[str]:
-        """Instance names (recursion=0)."""
-        urls = self.conn.request("GET", "/1.0/instances").metadata or []
-        return [url.rsplit("/", 1)[-1].split("?", 1)[0] for url in urls]
-
     def get_instance(self, name: str) -> tuple[dict[str, Any], str]:
         """One instance and its ETag."""
         resp = self.conn.request("GET", instance_path(name))
@@ -61,10 +56,6 @@ class InstanceMixin:
     def get_instance_full(self, name: str) -> dict[str, Any]:
         """One instance with state, snapshots and backups (``?recursion=1``)."""
         return dict(self.conn.request("GET", f"{instance_path(name)}?recursion=1").metadata)
-
-    def get_instance_state(self, name: str) -> dict[str, Any]:
-        """The runtime state of an instance."""
-        return dict(self.conn.request("GET", f"{instance_path(name)}/state").metadata)
 
     def create_instance(self, req: dict[str, Any]) -> Operation:
         """POST /1.0/instances (from an image, a copy or empty)."""

@@ -31,11 +31,6 @@ class SnapshotMixin:
             self.conn.request("GET", f"{instance_path(instance)}/snapshots?recursion=1").metadata or []
         )
 
-    def get_instance_snapshot_names(self, instance: str) -> list[str]:
-        """Snapshot names of an instance."""
-        urls = self.conn.request("GET", f"{instance_path(instance)}/snapshots").metadata or []
-        return [url.rsplit("/", 1)[-1].split("?", 1)[0] for url in urls]
-
     def get_instance_snapshot(self, instance: str, name: str) -> tuple[dict[str, Any], str]:
         """One snapshot and its ETag."""
         resp = self.conn.request("GET", snapshot_path(instance, name))

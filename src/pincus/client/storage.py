@@ -37,11 +37,6 @@ class StorageMixin:
         body = {"config": config or {}, "description": description, "name": name, "driver": driver}
         self.conn.request("POST", "/1.0/storage-pools", body)
 
-    def update_storage_pool(self, name: str, put: dict[str, Any], etag: str = "") -> None:
-        """PUT a pool's config and description."""
-        headers = {"If-Match": etag} if etag else None
-        self.conn.request("PUT", f"/1.0/storage-pools/{quote_path(name)}", put, headers)
-
     def delete_storage_pool(self, name: str) -> None:
         """DELETE a pool."""
         self.conn.request("DELETE", f"/1.0/storage-pools/{quote_path(name)}")

@@ -3,6 +3,7 @@
 Only ``os`` and the client's own modules are imported: ``pincus exec`` is benchmarked against the
 Go client, and ``struct`` and ``binascii`` are shared libraries here (``binascii`` pulls in libz),
 so lengths are packed with ``int.to_bytes`` and the 16-byte handshake key is base64'd by hand.
+The server's Sec-WebSocket-Accept is checked with ``_sha1`` (``hashlib`` loads libcrypto, ~2 ms).
 """
 
 from __future__ import annotations
@@ -40,9 +41,21 @@ def new_key() -> str:
 
 def accept_key(key: str) -> str:
     """The Sec-WebSocket-Accept value a server must answer for ``key``."""
-    import hashlib
+    try:
+        from _sha1 import sha1  # CPython's own SHA-1: no libcrypto to load
+    except ImportError:  # a build without the built-in hashes
+        from hashlib import sha1
 
-    return b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest())
+    return b64encode(sha1(key.encode("ascii") + _GUID).digest())
+
+
+def check_accept(path: str, key: str, headers: dict[str, str]) -> None:
+    """Fail unless the 101 answer's Sec-WebSocket-Accept proves the server read ``key`` (RFC 6455 4.1)."""
+    got = headers.get("sec-websocket-accept")
+    if got is None:
+        raise ClientError(0, f'Websocket handshake for "{path}" failed: no Sec-WebSocket-Accept in the answer')
+    if got != accept_key(key):
+        raise ClientError(0, f'Websocket handshake for "{path}" failed: wrong Sec-WebSocket-Accept "{got}"')
 
 
 def mask(data: bytes, key: bytes) -> bytes:
@@ -104,11 +117,11 @@ def decode_frames(buf: bytearray) -> list[tuple[bool, int, bytes]]:
     return frames
 
 
-def _handshake_headers() -> dict[str, str]:
+def _handshake_headers(key: str) -> dict[str, str]:
     return {
         "Connection": "Upgrade",
         "Upgrade": "websocket",
-        "Sec-WebSocket-Key": new_key(),
+        "Sec-WebSocket-Key": key,
         "Sec-WebSocket-Version": "13",
     }
 
@@ -135,10 +148,16 @@ class WebSocket:
         """Open several websockets: every handshake is sent before any answer is read, so opening
         exec's four streams costs one round trip instead of four."""
         socks: list[Any] = []
+        keys = [new_key() for _ in paths]
         try:
-            for path in paths:
-                socks.append(conn.start_upgrade(path, _handshake_headers()))
-            return [cls(*conn.finish_upgrade(sock)) for sock in socks]
+            for path, key in zip(paths, keys, strict=True):
+                socks.append(conn.start_upgrade(path, _handshake_headers(key)))
+            opened = []
+            for path, key, sock in zip(paths, keys, socks, strict=True):
+                _, headers, initial = conn.finish_upgrade(sock)
+                check_accept(path, key, headers)
+                opened.append(cls(sock, initial))
+            return opened
         except BaseException:
             for sock in socks:
                 sock.close()

@@ -1,7 +1,8 @@
 """The pincus exception tree; every error a user sees is one of these.
 
-Foreign errors (OSError, sqlite3, liblxc) are translated at the boundary where they occur;
-the API maps each class to an HTTP status in one table (api/response.py).
+Foreign errors (OSError, sqlite3, liblxc) are translated at the boundary where they occur.
+Each class carries its HTTP status (``status``), so the status lives next to the error it
+describes; the API's error middleware (api/response.py) answers ``exc.status`` for any of them.
 """
 
 from __future__ import annotations

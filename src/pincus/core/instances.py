@@ -11,7 +11,7 @@ from typing import Any
 
 from pincus.core import failpoints, names
 from pincus.core.config_keys import is_true, validate_config
-from pincus.core.errors import Conflict, InvalidArgument, NotFound
+from pincus.core.errors import Conflict, InvalidArgument
 from pincus.core.events import INSTANCE_CREATED, INSTANCE_DELETED, INSTANCE_RENAMED, INSTANCE_UPDATED
 from pincus.core.images import Images
 from pincus.core.profiles import check_profiles_exist, expand, root_disk_pool
@@ -298,10 +298,3 @@ class Instances:
         await self.st.blocking(driver.delete_volume, self.volume(rec))
         await self.st.blocking(self.st.runtime.forget, self.st.runtime_name(rec.name))
         self.st.store.delete_instance(rec.id)
-
-    def require(self, name: str) -> InstanceRecord:
-        """Like get, with Incus's not-found message."""
-        try:
-            return self.get(name)
-        except NotFound:
-            raise NotFound(f'Failed to fetch instance "{name}" in project "default": Instance not found') from None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 
-from pincus.core.config_keys import is_true
 from pincus.core.errors import InvalidArgument
 from pincus.core.events import (
     INSTANCE_PAUSED,
@@ -122,11 +120,6 @@ class Lifecycle:
         await self.st.blocking(self.st.runtime.stop, self.st.runtime_name(rec.name), 0.0, True)
         return True
 
-    async def start_after_change(self, rec: InstanceRecord) -> None:
-        """Start an instance again after a disk change, with a new generation id."""
-        rec.config["volatile.uuid.generation"] = str(uuid.uuid4())
-        await self._start(rec)
-
     async def give_back(self, rec: InstanceRecord, power: str) -> None:
         """Put a stopped instance back in the power state it had before a change (RUNNING or FROZEN)."""
         if power == STOPPED or self.instances.status(rec) != STOPPED:
@@ -136,10 +129,3 @@ class Lifecycle:
             await self.st.blocking(self.st.runtime.freeze, self.st.runtime_name(rec.name))
             rec.config["volatile.last_state.power"] = "FROZEN"
             self.st.store.update_instance(rec)
-
-    def autostart_wanted(self, rec: InstanceRecord) -> bool:
-        """Whether the instance should run after a host boot (boot.autostart or last state)."""
-        config, _ = self.instances.expanded(rec)
-        if "boot.autostart" in config:
-            return is_true(config["boot.autostart"])
-        return rec.config.get("volatile.last_state.power") == "RUNNING"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pincus.core.errors import InvalidArgument, NotFound
-from pincus.db.records import ProfileRecord
 from pincus.db.store import Store
 
 Devices = dict[str, dict[str, str]]
@@ -42,12 +41,3 @@ def root_disk_pool(devices: Devices) -> str:
             if pool:
                 return pool
     raise InvalidArgument("Failed detecting root disk device: No root device could be found")
-
-
-def default_profile(pool: str) -> ProfileRecord:
-    """The profile `admin init --auto` creates: a root disk on ``pool``."""
-    return ProfileRecord(
-        name="default",
-        description="Default Incus profile",
-        devices={"root": {"path": "/", "pool": pool, "type": "disk"}},
-    )

@@ -16,7 +16,13 @@ from typing import Any
 from pincus.core import expiry as expiry_mod
 from pincus.core import failpoints, names, pattern, schedule
 from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
-from pincus.core.events import SNAPSHOT_CREATED, SNAPSHOT_DELETED, SNAPSHOT_RENAMED, SNAPSHOT_UPDATED
+from pincus.core.events import (
+    INSTANCE_RESTORED,
+    SNAPSHOT_CREATED,
+    SNAPSHOT_DELETED,
+    SNAPSHOT_RENAMED,
+    SNAPSHOT_UPDATED,
+)
 from pincus.core.instances import Instances, instance_url
 from pincus.core.lifecycle import Lifecycle
 from pincus.core.revert import Reverter
@@ -219,7 +225,7 @@ class Snapshots:
             await self.commit_restore(rec, snap, entry)
             failpoints.hit("restore-committed")
             await self.give_back(rec, entry)
-        self.st.hub.lifecycle("instance-restored", instance_url(inst_name), {"snapshot": snap.name})
+        self.st.hub.lifecycle(INSTANCE_RESTORED, instance_url(inst_name), {"snapshot": snap.name})
 
     async def abort_restore(self, rec: InstanceRecord, entry: JournalRecord) -> None:
         """Undo a restore that has not swapped: drop the staged tree, forget the entry, give the

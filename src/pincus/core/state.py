@@ -81,7 +81,6 @@ class State:
     ops: OperationRegistry = field(init=False)
     journal: JournalStore = field(init=False)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work kept alive until done
-    server_name: str = "pincus"
 
     def __post_init__(self) -> None:
         self.ops = OperationRegistry(self.hub)

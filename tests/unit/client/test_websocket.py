@@ -1,4 +1,4 @@
-"""The websocket client: handshake keys, and exec's streams opened with one round trip."""
+"""The websocket client: handshake keys and their proof, and exec's streams opened with one round trip."""
 
 from __future__ import annotations
 
@@ -26,8 +26,12 @@ def test_accept_key_rfc6455_example() -> None:
     assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
-def _serve(path: Path, expected: int, statuses: dict[str, int]) -> threading.Thread:
-    """A server that answers no handshake until all ``expected`` requests arrived."""
+def _serve(path: Path, expected: int, answers: dict[str, str]) -> threading.Thread:
+    """A server that answers no handshake until all ``expected`` requests arrived.
+
+    ``answers`` maps a request's secret to what it gets instead of a correct 101: "403", or a
+    101 with "no-accept" (no Sec-WebSocket-Accept) or "wrong-accept" (the accept of another key).
+    """
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(8)
@@ -42,12 +46,17 @@ def _serve(path: Path, expected: int, statuses: dict[str, int]) -> threading.Thr
                 request = b""
                 while b"\r\n\r\n" not in request:
                     request += conn.recv(4096)
-                conns.append((conn, request.split(b" ")[1].decode()))
-            for conn, target in conns:
-                status = statuses.get(target.rsplit("=", 1)[-1], 101)
-                if status == 101:
-                    head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-                    answer = head + encode_frame(TEXT, target.encode(), masked=False)
+                conns.append((conn, request))
+            for conn, request in conns:
+                target = request.split(b" ")[1].decode()
+                key = request.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+                answer_kind = answers.get(target.rsplit("=", 1)[-1], "101")
+                if answer_kind != "403":
+                    accept = {"101": accept_key(key), "wrong-accept": accept_key(new_key())}.get(answer_kind)
+                    head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    if accept is not None:
+                        head += f"Sec-WebSocket-Accept: {accept}\r\n".encode()
+                    answer = head + b"\r\n" + encode_frame(TEXT, target.encode(), masked=False)
                 else:
                     body = b'{"type":"error","error":"Wrong secret","error_code":403}'
                     answer = (
@@ -83,7 +92,7 @@ def test_connect_all_sends_every_handshake_before_reading(tmp_path: Path) -> Non
 
 def test_connect_all_closes_everything_on_a_refused_handshake(tmp_path: Path) -> None:
     path = tmp_path / "unix.socket"
-    thread = _serve(path, 3, {"bad": 403})
+    thread = _serve(path, 3, {"bad": "403"})
     paths = [f"/ws?secret={key}" for key in ("a", "bad", "c")]
     opened: list[socket.socket] = []
     conn = Connection(str(path))
@@ -98,4 +107,25 @@ def test_connect_all_closes_everything_on_a_refused_handshake(tmp_path: Path) ->
     with pytest.raises(ClientError, match="Wrong secret"):
         WebSocket.connect_all(conn, paths)
     assert len(opened) == 3 and all(sock.fileno() == -1 for sock in opened)
+    thread.join(5)
+
+
+@pytest.mark.parametrize(("answer", "error"), [("no-accept", "no Sec-WebSocket-Accept"), ("wrong-accept", "wrong")])
+def test_a_handshake_without_the_right_accept_is_refused(tmp_path: Path, answer: str, error: str) -> None:
+    # RFC 6455 4.1: a 101 that does not prove the server read this request's key fails the connection.
+    path = tmp_path / "unix.socket"
+    thread = _serve(path, 2, {"bad": answer})
+    opened: list[socket.socket] = []
+    conn = Connection(str(path))
+    original = conn._connect
+
+    def tracking_connect() -> socket.socket:
+        sock = original()
+        opened.append(sock)
+        return sock
+
+    conn._connect = tracking_connect  # type: ignore[method-assign]
+    with pytest.raises(ClientError, match=f'Websocket handshake for "/ws\\?secret=bad" failed: {error}'):
+        WebSocket.connect_all(conn, ["/ws?secret=ok", "/ws?secret=bad"])
+    assert len(opened) == 2 and all(sock.fileno() == -1 for sock in opened)
     thread.join(5)

@@ -153,11 +153,6 @@ def set_metadata(src: str, dst: str, st: os.stat_result) -> None:
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
-def copy_dir_metadata(src: Path, dst: Path) -> None:
-    """Give directory dst the metadata of directory src."""
-    set_metadata(os.fsdecode(src), os.fsdecode(dst), os.lstat(src))
-
-
 def fs_now_ns(directory: Path) -> int:
     """The filesystem's own current time (the ctime a change made now would get)."""
     try:
