@@ -7,6 +7,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from pincus.api.body import present, read_body
@@ -86,6 +87,8 @@ async def _receive(request: web.Request, tmp: Path) -> tuple[Path, Path | None, 
         rootfs: Path | None = None
         filename = ""
         async for part in reader:
+            if not isinstance(part, aiohttp.BodyPartReader):  # a nested multipart has no name or file
+                raise InvalidArgument("Invalid multipart image: nested multipart parts are not supported")
             if part.name == "metadata":
                 filename = part.filename or ""
                 await _save(part, meta)
@@ -271,12 +274,13 @@ async def image_export(request: web.Request) -> web.StreamResponse:
     meta, rootfs = s.images.tarballs(rec.fingerprint)
     if rootfs is None:
         return web.FileResponse(meta, headers={"Content-Disposition": f"attachment; filename={rec.filename}"})
-    with web.MultipartWriter("form-data") as mp:
+    with aiohttp.MultipartWriter("form-data") as mp:
         for name, path in (("metadata", meta), ("rootfs", rootfs)):
             part = mp.append(open(path, "rb"))  # noqa: SIM115 - closed by the writer
             part.set_content_disposition("form-data", name=name, filename=f"{name}.tar.xz")
     resp = web.StreamResponse(headers={"Content-Type": f"multipart/form-data; boundary={mp.boundary}"})
-    await resp.prepare(request)
-    await mp.write(resp)
+    writer = await resp.prepare(request)
+    assert writer is not None  # None only for a response already finished, and this one is fresh
+    await mp.write(writer)
     await resp.write_eof()
     return resp

@@ -64,3 +64,33 @@ async def test_a_good_tarball_still_imports(api):
     op = await (await api.client.get((await resp.json())["operation"] + "/wait?timeout=-1")).json()
     assert op["metadata"]["status"] == "Success", op
     assert len(await api.ok("GET", "/1.0/images")) == 1
+
+
+async def test_a_split_image_exports_as_the_two_parts_it_was_imported_from(api):
+    meta = tar_bytes([member("metadata.yaml", METADATA)])
+    rootfs = tar_bytes(basic_rootfs(prefix=""))
+    form = aiohttp.FormData()
+    form.add_field("metadata", meta, filename="meta.tar")
+    form.add_field("rootfs", rootfs, filename="rootfs.tar")
+    resp = await api.client.post("/1.0/images", data=form)
+    assert resp.status == 202, await resp.text()
+    op = await (await api.client.get((await resp.json())["operation"] + "/wait?timeout=-1")).json()
+    assert op["metadata"]["status"] == "Success", op
+    [url] = await api.ok("GET", "/1.0/images")
+    resp = await api.client.get(f"{url}/export")
+    assert resp.status == 200, await resp.text()
+    parts = {}
+    async for part in aiohttp.MultipartReader.from_response(resp):
+        assert isinstance(part, aiohttp.BodyPartReader)
+        parts[part.name] = (part.filename, await part.read())
+    assert parts == {"metadata": ("metadata.tar.xz", meta), "rootfs": ("rootfs.tar.xz", rootfs)}
+
+
+async def test_a_nested_multipart_part_is_400(api):
+    with aiohttp.MultipartWriter("form-data") as outer, aiohttp.MultipartWriter("mixed") as inner:
+        inner.append(b"x")
+        outer.append(inner)
+    resp = await api.client.post("/1.0/images", data=outer)
+    data = await resp.json()
+    assert resp.status == 400 and "nested multipart" in data["error"], data
+    assert _stored(api) == []
