@@ -35,6 +35,7 @@ demo: venv
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src/pincus
 
 unit: venv $(IMAGE)
 	$(VENV)/bin/pytest -q tests/unit

@@ -7,6 +7,7 @@ DELETING first. recover() at daemon start finishes or undoes whatever a crash in
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Callable
@@ -290,9 +291,9 @@ class Snapshots:
 
     # expiry ----------------------------------------------------------------------------------
 
-    async def prune_expired(self, now: datetime) -> list[str]:
+    async def prune_expired(self, now: datetime) -> builtins.list[str]:  # builtins: this class defines list()
         """Delete every snapshot whose expiry is due; return their full names."""
-        pruned: list[str] = []
+        pruned: builtins.list[str] = []
         expired = self.st.store.expired_snapshots(db_time(now))
         by_id = {r.id: r for r in self.st.store.instances()} if expired else {}  # once, not per snapshot
         for snap in expired:

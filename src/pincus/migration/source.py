@@ -16,8 +16,7 @@ from pincus.migration import header as header_mod
 from pincus.migration import streams
 from pincus.migration.volumes import BTRFS, INNER, RSYNC, has_nested, is_btrfs, snapshot_uuid, temp_snapshot
 from pincus.migration.wire import Local, Meter, TransferError, Wire, exchange
-from pincus.storage.drivers._common import LayoutDriver
-from pincus.storage.drivers.base import Volume
+from pincus.storage.drivers.base import StorageDriver, Volume
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class Source:
 
     def __init__(self, s: Services, name: str, snapshot: str = "", instance_only: bool = False) -> None:
         self.s, self.name, self.snapshot, self.instance_only = s, name, snapshot, instance_only
-        self.temp: tuple[LayoutDriver, Path] | None = None
+        self.temp: tuple[StorageDriver, Path] | None = None
 
     async def run(self, wire: Wire) -> None:
         """The whole exchange, reading the instance under its shared lock (restores, deletes and

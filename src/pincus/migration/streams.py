@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pincus.migration import netcat
 from pincus.migration.wire import CHUNK, Closer, Local, Writer
@@ -147,7 +148,8 @@ async def rsync_send(stream: Stream, src: Path, dest: str, link_dest: str) -> Lo
     proc = await _spawn(argv, stdin=False, stdout=False)
     stream.procs.append(proc)
     exited = asyncio.ensure_future(proc.wait())
-    done, _ = await asyncio.wait([connected, exited], return_when=asyncio.FIRST_COMPLETED, timeout=60)
+    either: list[asyncio.Future[Any]] = [connected, exited]  # two result types: wait() needs one
+    done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED, timeout=60)
     if connected not in done:
         exited.cancel()
         _kill(proc)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pincus.core.errors import StorageError
 from pincus.storage.drivers import btrfs_utils as bu
-from pincus.storage.drivers._common import OLD, LayoutDriver
-from pincus.storage.drivers.base import Freezer, Volume
+from pincus.storage.drivers._common import OLD
+from pincus.storage.drivers.base import Freezer, StorageDriver, Volume
 
 RECV = "recv-"  # work area: the instance volume being received
 XFER = "xfer-"  # work area: a source's temporary read-only snapshot of the live volume
@@ -38,7 +38,7 @@ class Staging:
     before: frozenset[str] = frozenset()  # btrfs snapshots: what module_root held before the stream
 
 
-def is_btrfs(driver: LayoutDriver) -> bool:
+def is_btrfs(driver: StorageDriver) -> bool:
     """Whether the driver keeps volumes as btrfs subvolumes."""
     return driver.info.optimized_transfer
 
@@ -46,7 +46,7 @@ def is_btrfs(driver: LayoutDriver) -> bool:
 class Receiver:
     """Target-side staging and commits for one instance volume and its snapshots."""
 
-    def __init__(self, driver: LayoutDriver, vol: Volume, transport: str) -> None:
+    def __init__(self, driver: StorageDriver, vol: Volume, transport: str) -> None:
         self.driver, self.vol, self.transport = driver, vol, transport
         self.layout = driver.layout
 
@@ -171,7 +171,7 @@ class Receiver:
                 self.driver.delete_path(path)
 
 
-def temp_snapshot(driver: LayoutDriver, vol: Volume, freeze: Freezer | None) -> Path:
+def temp_snapshot(driver: StorageDriver, vol: Volume, freeze: Freezer | None) -> Path:
     """A read-only snapshot of the live volume in the work area to send from (consistent, even
     while running); the caller deletes it with delete_path, recovery does after a crash."""
     path = driver.layout.new_work(XFER)
@@ -179,16 +179,16 @@ def temp_snapshot(driver: LayoutDriver, vol: Volume, freeze: Freezer | None) -> 
     return path
 
 
-def snapshot_uuid(driver: LayoutDriver, vol: Volume) -> str:
+def snapshot_uuid(driver: StorageDriver, vol: Volume) -> str:
     """The btrfs UUID of a snapshot volume ("" on other drivers)."""
     return bu.subvolume_uuids(driver.volume_path(vol))[0] if is_btrfs(driver) else ""
 
 
-def received_uuid(driver: LayoutDriver, vol: Volume) -> str:
+def received_uuid(driver: StorageDriver, vol: Volume) -> str:
     """The source UUID a btrfs snapshot was received from ("" if none or not btrfs)."""
     return bu.subvolume_uuids(driver.volume_path(vol))[1] if is_btrfs(driver) else ""
 
 
-def has_nested(driver: LayoutDriver, vol: Volume) -> bool:
+def has_nested(driver: StorageDriver, vol: Volume) -> bool:
     """Whether a btrfs volume holds nested subvolumes (btrfs send would leave them out)."""
     return is_btrfs(driver) and bool(bu.nested_subvolumes(driver.volume_path(vol)))

@@ -115,7 +115,8 @@ class Listing:
             while d:
                 size[d] = size.get(d, 0) + n
                 d = d.rpartition(b"/")[0]
-        need, taken = total // 2, []
+        need = total // 2
+        taken: list[bytes] = []
         for d, n in sorted(size.items(), key=lambda kv: -kv[1]):
             if need < total // 50 or len(taken) >= most:
                 break
@@ -165,7 +166,7 @@ def _branches(trusted_before_ns: int | None, path: str) -> list[str]:
     """find(1)'s expression printing every entry (``path`` is %P or %p); with a trust time,
     live entries whose ctime is not older get " n" and device nodes " v" (see the module doc)."""
     live = trusted_before_ns is not None
-    newer = ["-newerct", _stamp(trusted_before_ns - 1)] if live else []  # strict: ctime >= trust
+    newer = ["-newerct", _stamp(trusted_before_ns - 1)] if trusted_before_ns is not None else []  # strict: ctime >= trust
     name, link = f"/{path}\\0", f"/{path}\\0%l\\0"
     branches = [
         ["-type", "l", *newer, "-fprintf", _LINKS, _FILE + " n" + link] if live else [],

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pincus.storage.drivers._common import Layout
 
 # Volume types, named as Incus names the directories under storage-pools/<pool>/.
 CONTAINER = "containers"
@@ -73,6 +76,10 @@ class StorageDriver(Protocol):
     """One backend (dir, btrfs). Paths follow Incus: <pool>/<type>/<vol>, <type>-snapshots/<vol>/<snap>."""
 
     info: DriverInfo
+
+    @property
+    def layout(self) -> Layout:
+        """The pool's Incus directory layout (volumes, snapshots, the work area)."""
 
     def create_pool(self) -> None:
         """Create the pool's backing storage (directory, loop file + mkfs) and mount it."""
@@ -143,6 +150,9 @@ class StorageDriver(Protocol):
 
     def delete_path(self, path: Path) -> None:
         """Delete a volume, snapshot or work tree at path; missing is not an error."""
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename path into the work area under a unique name, to be deleted later with delete_path."""
 
     def list_snapshots(self, vol: Volume) -> list[str]:
         """Bare names of the snapshots on disk for vol."""
