@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from pincus.api.schema import Timestamp, Wire
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.core.timefmt import parse_time
 
 MAX_JSON = 8 << 20  # no JSON body of the API comes near this; image uploads are not JSON

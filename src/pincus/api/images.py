@@ -20,7 +20,7 @@ from pincus.api.schema import (
     ImagePut,
     ImagesPost,
 )
-from pincus.core.errors import InvalidArgument, NotSupported
+from pincus.base.errors import InvalidArgument, NotSupported
 from pincus.core.operations import TASK, Operation
 from pincus.core.publish import publish
 from pincus.core.services import Services

@@ -18,7 +18,7 @@ import calendar
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.core.names import GO_SPACES, go_quote
 
 ZERO_TIME = "0001-01-01T00:00:00Z"

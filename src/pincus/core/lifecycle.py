@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
+from pincus.base.errors import InvalidArgument
 from pincus.core.config_keys import is_true
-from pincus.core.errors import InvalidArgument
 from pincus.core.events import (
     INSTANCE_PAUSED,
     INSTANCE_RESTARTED,

@@ -15,7 +15,7 @@ import random
 import re
 from collections.abc import Iterable
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 
 SNAPSHOT_DELIMITER = "/"
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.core.names import GO_SPACES, go_quote, validate_snapshot_name
 
 DEFAULT_PATTERN = "snap%d"

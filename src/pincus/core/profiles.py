@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pincus.core.errors import InvalidArgument, NotFound
+from pincus.base.errors import InvalidArgument, NotFound
 from pincus.db.records import ProfileRecord
 from pincus.db.store import Store
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pincus.core.errors import NotFound
+from pincus.base.errors import NotFound
 from pincus.core.pattern import DEFAULT_PATTERN, name_regex
 from pincus.core.retention import CONFIG_PREFIX, RetentionPolicy, evaluate, find_policy
 

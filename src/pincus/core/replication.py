@@ -18,10 +18,11 @@ from typing import Any
 
 import aiohttp
 
+from pincus.base import tls
+from pincus.base.errors import InvalidArgument, NotFound, PincusError
 from pincus.client.connection import ClientError
 from pincus.client.tls import fetch_certificate
-from pincus.core import schedule, tls
-from pincus.core.errors import InvalidArgument, NotFound, PincusError
+from pincus.core import schedule
 from pincus.core.timefmt import format_time
 from pincus.db.records import InstanceRecord
 from pincus.db.replication import ReplicationTarget, ReplicationTargets

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pincus.base.errors import PincusError
 from pincus.core import schedule
 from pincus.core.config_keys import is_true
-from pincus.core.errors import PincusError
 from pincus.core.prune import PolicyKey, RetentionWatch, policy_key
 from pincus.core.recovery import retry_unsettled
 from pincus.core.services import Services

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pincus.base import failpoints
+from pincus.base.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.base.revert import Reverter
 from pincus.core import expiry as expiry_mod
-from pincus.core import failpoints, names, pattern, schedule
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.core import names, pattern, schedule
 from pincus.core.events import SNAPSHOT_CREATED, SNAPSHOT_DELETED, SNAPSHOT_RENAMED, SNAPSHOT_UPDATED
 from pincus.core.instances import Instances, instance_url
 from pincus.core.lifecycle import Lifecycle
-from pincus.core.revert import Reverter
 from pincus.core.state import State
 from pincus.core.timefmt import local_now, parse_time
 from pincus.db.records import InstanceRecord, JournalRecord, SnapshotRecord

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pincus.core.errors import NotFound
+from pincus.base.errors import NotFound
 from pincus.core.events import EventHub
 from pincus.core.locks import Locks
 from pincus.core.operations import OperationRegistry

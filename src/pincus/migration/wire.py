@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType
 
-from pincus.core.errors import PincusError
+from pincus.base.errors import PincusError
 
 CHUNK = 1 << 20
 

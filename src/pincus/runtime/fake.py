@@ -17,7 +17,7 @@ import termios
 import threading
 from dataclasses import dataclass, field
 
-from pincus.core.errors import Conflict, InvalidArgument, NotSupported, RuntimeFailure
+from pincus.base.errors import Conflict, InvalidArgument, NotSupported, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

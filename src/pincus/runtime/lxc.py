@@ -30,7 +30,7 @@ try:
 except OSError:  # pragma: no cover - no libc
     _LIBC = None
 
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
+from pincus.base.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
 from pincus.runtime.cgroup_warmup import warm_cgroup_moves
 from pincus.runtime.lxc_config import (  # noqa: F401 - re-exported for callers and tests

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pincus.base.errors import InvalidArgument
 from pincus.core import expiry
-from pincus.core.errors import InvalidArgument
 
 UTC = timezone.utc
 ROME = ZoneInfo("Europe/Rome")

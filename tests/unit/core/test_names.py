@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from pincus.base.errors import InvalidArgument
 from pincus.core import names
-from pincus.core.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

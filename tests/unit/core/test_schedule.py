@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pincus.base.errors import InvalidArgument
 from pincus.core import schedule
-from pincus.core.errors import InvalidArgument
 from pincus.core.expiry import format_time
 
 UTC = timezone.utc

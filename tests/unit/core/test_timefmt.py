@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.core.timefmt import ZERO_TIME, format_time, parse_time
 
 

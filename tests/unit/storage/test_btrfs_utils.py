@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.storage.drivers import btrfs_utils as bu
 
 

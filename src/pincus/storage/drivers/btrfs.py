@@ -14,7 +14,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from pincus.core.errors import (
+from pincus.base.errors import (
     Conflict,
     InsufficientSpace,
     InvalidArgument,
@@ -22,7 +22,7 @@ from pincus.core.errors import (
     NotSupported,
     StorageError,
 )
-from pincus.core.revert import Reverter
+from pincus.base.revert import Reverter
 from pincus.storage.drivers import btrfs_utils as bu
 from pincus.storage.drivers._common import (
     OLD,

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.storage.drivers._common import run
 from pincus.storage.drivers._parallel import remove_tree
 
