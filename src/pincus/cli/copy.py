@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from pincus.base.gotime import ZERO_TIME
 from pincus.cli.common import CLIError, Command, Ctx, is_snapshot, key_values, split_snapshot
 from pincus.cli.create import _device_overrides
-from pincus.cli.expiry import ZERO_TIME
 from pincus.cli.flags import Flag, Options
 from pincus.client.connection import ClientError
 

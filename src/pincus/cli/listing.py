@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from pincus.base.sizes import byte_size_iec
 from pincus.cli.common import CLIError, Command, Ctx
 from pincus.cli.flags import Flag, Options
-from pincus.cli.format import byte_size_iec, fmt_date, render, sort_rows, validate_format
+from pincus.cli.format import fmt_date, render, sort_rows, validate_format
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -7,13 +7,13 @@ whatever the server sent. ``shape()`` reproduces that from a decoded server docu
 
 from __future__ import annotations
 
+from pincus.base.gotime import ZERO_TIME
 from pincus.cli.gotypes import NIL_LIST, NIL_MAP, GoMap, GoTime
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 OMIT = True
 
 _INSTANCE_PUT = [

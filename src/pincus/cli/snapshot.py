@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from pincus.base.gotime import ZERO_TIME
 from pincus.cli.common import (
     CLIError,
     Command,
@@ -14,7 +15,7 @@ from pincus.cli.common import (
     run_command,
     stdin_is_tty,
 )
-from pincus.cli.expiry import ZERO_TIME, expiry_from_flag, yaml_time
+from pincus.cli.expiry import expiry_from_flag, yaml_time
 from pincus.cli.flags import Flag, Options
 from pincus.cli.format import fmt_date, render, validate_format
 from pincus.cli.listing import FORMAT_HELP

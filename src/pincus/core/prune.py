@@ -80,7 +80,7 @@ def policy_key(config: Mapping[str, str]) -> PolicyKey | None:
 
 def plan_prune(services: Services, instance: str) -> PrunePlan:
     """The retention plan of one instance, from the store, at the daemon's clock."""
-    from pincus.core.timefmt import local_now
+    from pincus.base.gotime import local_now
     from pincus.db.store import from_db_time
 
     rec = services.instances.get(instance)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pincus.base import failpoints
 from pincus.base.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.base.gotime import local_now, parse_optional_time
 from pincus.base.revert import Reverter
 from pincus.core import expiry as expiry_mod
 from pincus.core import names, pattern, schedule
@@ -22,7 +23,6 @@ from pincus.core.events import SNAPSHOT_CREATED, SNAPSHOT_DELETED, SNAPSHOT_RENA
 from pincus.core.instances import Instances, instance_url
 from pincus.core.lifecycle import Lifecycle
 from pincus.core.state import State
-from pincus.core.timefmt import local_now, parse_time
 from pincus.db.records import InstanceRecord, JournalRecord, SnapshotRecord
 from pincus.db.schema import CREATING, DELETING, READY
 from pincus.db.store import db_time, from_db_time
@@ -76,7 +76,7 @@ class Snapshots:
     def expiry_for(self, config: dict[str, str], requested: str | None, manual: bool, now: datetime) -> datetime | None:
         """When a new snapshot expires: the request's date, else snapshots.expiry(.manual) from now."""
         if requested is not None:
-            return parse_time(requested)
+            return parse_optional_time(requested)
         spec = config.get("snapshots.expiry", "")
         if manual and config.get("snapshots.expiry.manual"):
             spec = config["snapshots.expiry.manual"]
@@ -178,7 +178,7 @@ class Snapshots:
             snap = self.get(rec, name)
             if "expires_at" not in put or put["expires_at"] is None:
                 return
-            snap.expires_at = db_time(parse_time(str(put["expires_at"])))
+            snap.expires_at = db_time(parse_optional_time(str(put["expires_at"])))
             self.st.store.update_snapshot(snap)
         self.st.hub.lifecycle(SNAPSHOT_UPDATED, snapshot_url(inst_name, name))
         self.on_expiry_change()

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pincus.base import gotime
 from pincus.base.errors import InvalidArgument
 from pincus.core import expiry
 
@@ -46,7 +47,7 @@ REF = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
     ],
 )
 def test_parse_expiry(ref: datetime, spec: str, expected: str) -> None:
-    assert expiry.format_time(expiry.parse_expiry(spec, ref)) == expected
+    assert gotime.format_time(expiry.parse_expiry(spec, ref)) == expected
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_parse_expiry(ref: datetime, spec: str, expected: str) -> None:
 def test_parse_expiry_across_dst(ref: datetime, spec: str, expected: str) -> None:
     result = expiry.parse_expiry(spec, ref)
     assert result is not None
-    assert expiry.format_time(result) == expected
+    assert gotime.format_time(result) == expected
     assert result.tzinfo is ROME
 
 
@@ -124,7 +125,7 @@ def test_expiry_needs_aware_reference() -> None:
     ],
 )
 def test_go_date_normalises_like_go(args: tuple[int, int, int, int, int, int, int], expected: str) -> None:
-    assert expiry.format_time(expiry.go_date(*args, UTC)) == expected
+    assert gotime.format_time(gotime.go_date(*args, UTC)) == expected
 
 
 @pytest.mark.parametrize(
@@ -138,13 +139,13 @@ def test_go_date_normalises_like_go(args: tuple[int, int, int, int, int, int, in
     ],
 )
 def test_add_date(start: tuple[int, int, int], delta: tuple[int, int, int], expected: str) -> None:
-    result = expiry.add_date(datetime(*start, tzinfo=UTC), *delta)
-    assert expiry.format_time(result) == expected
+    result = gotime.add_date(datetime(*start, tzinfo=UTC), *delta)
+    assert gotime.format_time(result) == expected
 
 
 def test_add_exact_is_absolute_time() -> None:
     before = datetime(2026, 3, 29, 1, 30, tzinfo=ROME)
-    assert expiry.format_time(expiry.add_exact(before, timedelta(hours=1))) == "2026-03-29T03:30:00+02:00"
+    assert gotime.format_time(gotime.add_exact(before, timedelta(hours=1))) == "2026-03-29T03:30:00+02:00"
     # Python's own aware "+" would say 02:30, a time that does not exist in Rome that day.
     assert (before + timedelta(hours=1)).hour == 2
 
@@ -153,7 +154,7 @@ def test_add_exact_is_absolute_time() -> None:
     ("dt", "text"),
     [
         (None, "0001-01-01T00:00:00Z"),
-        (expiry.ZERO_DATETIME, "0001-01-01T00:00:00Z"),
+        (gotime.ZERO_DATETIME, "0001-01-01T00:00:00Z"),
         (datetime(2026, 11, 26, 7, 14, 19, 123456, tzinfo=UTC), "2026-11-26T07:14:19.123456Z"),
         (datetime(2026, 11, 26, 7, 14, 19, 120000, tzinfo=UTC), "2026-11-26T07:14:19.12Z"),
         (datetime(2026, 11, 26, 7, 14, 19, 1, tzinfo=UTC), "2026-11-26T07:14:19.000001Z"),
@@ -166,7 +167,7 @@ def test_add_exact_is_absolute_time() -> None:
     ],
 )
 def test_format_time(dt: datetime | None, text: str) -> None:
-    assert expiry.format_time(dt) == text
+    assert gotime.format_time(dt) == text
 
 
 @pytest.mark.parametrize(
@@ -178,12 +179,12 @@ def test_format_time(dt: datetime | None, text: str) -> None:
         ("2026-11-26T07:14:19-05:30", datetime(2026, 11, 26, 12, 44, 19, tzinfo=UTC)),
         ("2026-11-26T07:14:19+00:00", datetime(2026, 11, 26, 7, 14, 19, tzinfo=UTC)),
         ("2024-02-29T00:00:00Z", datetime(2024, 2, 29, tzinfo=UTC)),
-        ("0001-01-01T00:00:00Z", expiry.ZERO_DATETIME),
+        ("0001-01-01T00:00:00Z", gotime.ZERO_DATETIME),
         ("2026-11-26T07:14:19.1234567891234Z", datetime(2026, 11, 26, 7, 14, 19, 123456, tzinfo=UTC)),
     ],
 )
 def test_parse_time(text: str, expected: datetime) -> None:
-    parsed = expiry.parse_time(text)
+    parsed = gotime.parse_time(text)
     assert parsed == expected
     assert parsed.utcoffset() is not None
 
@@ -210,7 +211,7 @@ def test_parse_time(text: str, expected: datetime) -> None:
 )
 def test_parse_time_rejects(text: str, reason: str) -> None:
     with pytest.raises(InvalidArgument) as err:
-        expiry.parse_time(text)
+        gotime.parse_time(text)
     assert str(err.value).startswith("parsing time ")
     assert str(err.value).endswith(reason)
 
@@ -225,14 +226,14 @@ def test_parse_time_rejects(text: str, reason: str) -> None:
     ],
 )
 def test_parse_optional_time(text: str | None, expected: datetime | None) -> None:
-    assert expiry.parse_optional_time(text) == expected
+    assert gotime.parse_optional_time(text) == expected
 
 
 def test_zero_time() -> None:
-    assert expiry.ZERO_TIME == "0001-01-01T00:00:00Z"
-    assert expiry.is_zero_time(None)
-    assert expiry.is_zero_time(expiry.parse_time(expiry.ZERO_TIME))
-    assert not expiry.is_zero_time(REF)
+    assert gotime.ZERO_TIME == "0001-01-01T00:00:00Z"
+    assert gotime.is_zero_time(None)
+    assert gotime.is_zero_time(gotime.parse_time(gotime.ZERO_TIME))
+    assert not gotime.is_zero_time(REF)
 
 
 @pytest.mark.parametrize(
@@ -240,4 +241,4 @@ def test_zero_time() -> None:
     [REF, datetime(2026, 7, 1, 9, 0, 0, 5, tzinfo=ROME), datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-3)))],
 )
 def test_format_parse_round_trip(dt: datetime) -> None:
-    assert expiry.parse_time(expiry.format_time(dt)) == dt
+    assert gotime.parse_time(gotime.format_time(dt)) == dt

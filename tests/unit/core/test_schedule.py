@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pincus.base import gotime
 from pincus.base.errors import InvalidArgument
+from pincus.base.gotime import format_time
 from pincus.core import schedule
-from pincus.core.expiry import format_time
 
 UTC = timezone.utc
 ROME = ZoneInfo("Europe/Rome")
@@ -256,7 +257,7 @@ def test_evaluation_needs_aware_datetimes() -> None:
 )
 def test_local_zone_follows_tz(monkeypatch: pytest.MonkeyPatch, tz: str, expected: str) -> None:
     monkeypatch.setenv("TZ", tz)
-    zone = schedule.local_zone()
+    zone = gotime.local_zone()
     assert str(getattr(zone, "key", zone)) == expected
 
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pincus.base.errors import InvalidArgument
-from pincus.core.timefmt import ZERO_TIME, format_time, parse_time
+from pincus.base.gotime import ZERO_TIME, format_time, parse_optional_time
 
 
 @pytest.mark.parametrize(
@@ -33,9 +33,9 @@ def test_format_like_go_rfc3339nano(dt, text):
     ],
 )
 def test_parse_any_fraction(text, dt):
-    assert parse_time(text) == dt
+    assert parse_optional_time(text) == dt
 
 
 def test_parse_rejects_garbage():
     with pytest.raises(InvalidArgument):
-        parse_time("tomorrow")
+        parse_optional_time("tomorrow")
