@@ -7,7 +7,6 @@ whatever the server sent. ``shape()`` reproduces that from a decoded server docu
 
 from __future__ import annotations
 
-from pincus.base.gotime import ZERO_TIME
 from pincus.cli.gotypes import NIL_LIST, NIL_MAP, GoMap, GoTime
 
 TYPE_CHECKING = False
@@ -160,6 +159,8 @@ TYPES: dict[str, list[tuple[Any, ...]]] = {
 
 def go_time(value: Any) -> str:
     """Re-format an RFC 3339 timestamp the way Go's time.Format(RFC3339Nano) would."""
+    from pincus.base.gotime import ZERO_TIME
+
     text = value if isinstance(value, str) and value else ZERO_TIME
     if len(text) < 20 or text[10] not in "Tt":
         return text

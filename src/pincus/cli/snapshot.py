@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from pincus.base.gotime import ZERO_TIME
 from pincus.cli.common import (
     CLIError,
     Command,
@@ -41,6 +40,8 @@ def _stdin_expiry() -> str:
 
 def run_create(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """Create a snapshot (``--reuse`` replaces an existing one of the same name)."""
+    from pincus.base.gotime import ZERO_TIME
+
     if opts.no_expiry and opts.expiry:
         raise CLIError("Can't use both --no-expiry and --expiry")
     stdin_expiry = _stdin_expiry()
