@@ -33,9 +33,11 @@ $(IMAGE): scripts/build-busybox-image.sh | host
 demo: venv
 	bash scripts/demo.sh
 
+# ruff, then the layering of DESIGN.md (layers import downwards only; base/ imports nothing else)
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy src/pincus
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_layers.py
 
 unit: venv $(IMAGE)
 	$(VENV)/bin/pytest -q tests/unit

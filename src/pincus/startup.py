@@ -9,7 +9,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from pincus.core.errors import Conflict
+from pincus.base.errors import Conflict
 from pincus.core.state import Paths
 from pincus.storage.drivers._common import POOL_DIRS
 

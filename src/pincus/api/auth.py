@@ -17,7 +17,7 @@ from aiohttp import web
 
 from pincus.api.context import svc
 from pincus.api.response import Handler, error, sync
-from pincus.core.errors import Forbidden, NotFound
+from pincus.base.errors import Forbidden, NotFound
 from pincus.core.operations import TOKEN
 from pincus.db.trust import CertificateRecord, TrustStore
 

@@ -13,8 +13,8 @@ import msgspec
 from aiohttp import web
 
 from pincus.api.schema import Timestamp, Wire
-from pincus.core.errors import InvalidArgument
-from pincus.core.timefmt import parse_time
+from pincus.base.errors import InvalidArgument
+from pincus.base.gotime import parse_optional_time
 
 MAX_JSON = 8 << 20  # no JSON body of the API comes near this; image uploads are not JSON
 W = TypeVar("W", bound=Wire)
@@ -31,7 +31,7 @@ def _dec_hook(kind: type, value: Any) -> Any:
         if not isinstance(value, str):
             raise TypeError(f"Expected `str`, got `{type(value).__name__}`")
         try:
-            parse_time(value)
+            parse_optional_time(value)
         except InvalidArgument as exc:
             raise ValueError(str(exc)) from None
         return Timestamp(value)

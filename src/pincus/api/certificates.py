@@ -17,9 +17,10 @@ from pincus.api.context import svc
 from pincus.api.https import HTTPS, HttpsEndpoint
 from pincus.api.response import async_op, check_etag, recursion, sync
 from pincus.api.schema import CertificatePut, CertificatesPost
-from pincus.core import tls
-from pincus.core.errors import Forbidden, InvalidArgument
-from pincus.core.expiry import format_time, parse_expiry
+from pincus.base import tls
+from pincus.base.errors import Forbidden, InvalidArgument
+from pincus.base.gotime import format_time
+from pincus.core.expiry import parse_expiry
 from pincus.core.operations import RUNNING, TOKEN, Operation
 from pincus.core.services import Services
 from pincus.db.store import db_time, from_db_time

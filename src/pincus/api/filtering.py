@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 
 _OPS = {"eq", "ne"}
 

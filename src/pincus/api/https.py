@@ -12,8 +12,8 @@ from pathlib import Path
 from aiohttp import web
 
 from pincus.api.tls_accept_any import accept_any_client_certificate
-from pincus.core import tls
-from pincus.core.errors import InvalidArgument
+from pincus.base import tls
+from pincus.base.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 8443

@@ -21,11 +21,11 @@ from pincus.api.schema import (
     ImagePut,
     ImagesPost,
 )
-from pincus.core.errors import InvalidArgument, NotSupported
+from pincus.base.errors import InvalidArgument, NotSupported
+from pincus.base.gotime import parse_optional_time
 from pincus.core.operations import TASK, Operation
 from pincus.core.publish import publish
 from pincus.core.services import Services
-from pincus.core.timefmt import parse_time
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time
 from pincus.images.unpack import validate_image
@@ -249,7 +249,7 @@ async def image_put(request: web.Request) -> web.Response:
     if req.auto_update is not None:
         rec.auto_update = req.auto_update
     if req.expires_at:
-        rec.expires_at = db_time(parse_time(req.expires_at))
+        rec.expires_at = db_time(parse_optional_time(req.expires_at))
     s.st.store.update_image(rec)
     return sync({})
 

@@ -23,7 +23,7 @@ from pincus.api.context import svc
 from pincus.api.fdio import close_quietly, read_fd, set_nonblocking, wait_readable, write_fd
 from pincus.api.response import async_op
 from pincus.api.schema import InstanceExecPost
-from pincus.core.errors import Forbidden, InvalidArgument, NotFound, PincusError
+from pincus.base.errors import Forbidden, InvalidArgument, NotFound, PincusError
 from pincus.core.events import INSTANCE_EXEC
 from pincus.core.instances import instance_url
 from pincus.core.operations import WEBSOCKET, Operation

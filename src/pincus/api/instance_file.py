@@ -11,8 +11,8 @@ from aiohttp import web
 
 from pincus.api.context import svc
 from pincus.api.response import sync
+from pincus.base.errors import InvalidArgument
 from pincus.core import files
-from pincus.core.errors import InvalidArgument
 from pincus.core.inroot import check_path
 
 routes = web.RouteTableDef()

@@ -9,8 +9,8 @@ from pincus.api.body import read_body
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, recursion, sync
 from pincus.api.schema import InstanceSnapshotPost, InstanceSnapshotPut, InstanceSnapshotsPost
+from pincus.base.errors import Conflict, InvalidArgument, NotFound
 from pincus.core import names
-from pincus.core.errors import Conflict, InvalidArgument, NotFound
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
 from pincus.core.services import Services

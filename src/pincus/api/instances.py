@@ -11,8 +11,8 @@ from pincus.api.body import present, read_body
 from pincus.api.context import svc
 from pincus.api.response import async_op, check_etag, recursion, sync
 from pincus.api.schema import InstancePost, InstancePut, InstancesPost, InstanceStatePut
+from pincus.base.errors import InvalidArgument, NotSupported
 from pincus.core.config_keys import validate_config
-from pincus.core.errors import InvalidArgument, NotSupported
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
 from pincus.core.services import Services

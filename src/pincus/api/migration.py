@@ -19,7 +19,7 @@ from aiohttp import web
 from pincus.api.body import present
 from pincus.api.response import async_op
 from pincus.api.schema import InstancePostTarget, InstanceSource, InstancesPost
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, WEBSOCKET, Operation
 from pincus.core.services import Services

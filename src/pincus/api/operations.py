@@ -7,7 +7,7 @@ from aiohttp import web
 from pincus.api.body import query_seconds
 from pincus.api.context import svc
 from pincus.api.response import recursion, sync
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 
 routes = web.RouteTableDef()
 

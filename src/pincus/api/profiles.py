@@ -10,9 +10,9 @@ from pincus.api.body import read_body
 from pincus.api.context import svc
 from pincus.api.response import check_etag, recursion, sync
 from pincus.api.schema import ProfilePut, ProfilesPost
+from pincus.base.errors import InvalidArgument
 from pincus.core import names
 from pincus.core.config_keys import validate_config
-from pincus.core.errors import InvalidArgument
 from pincus.core.services import Services
 from pincus.db.records import ProfileRecord
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pincus.base.gotime import format_time
 from pincus.core.profiles import expand
 from pincus.core.state import State
-from pincus.core.timefmt import format_time
 from pincus.db.records import InstanceRecord, SnapshotRecord
 from pincus.db.store import from_db_time
 from pincus.runtime.base import FROZEN, RUNNING, ContainerState

@@ -14,7 +14,7 @@ from pincus.api.body import read_body
 from pincus.api.context import svc
 from pincus.api.response import async_op, recursion, sync
 from pincus.api.schema import ReplicationTargetsPost
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.core.instances import instance_url
 from pincus.core.operations import TASK, Operation
 

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from pincus.api.body import query_int
-from pincus.core.errors import PincusError, PreconditionFailed
+from pincus.base.errors import PincusError, PreconditionFailed
 from pincus.core.operations import Operation
 
 log = logging.getLogger(__name__)

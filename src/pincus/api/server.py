@@ -16,7 +16,7 @@ from pincus.api.extensions import API_EXTENSIONS
 from pincus.api.https import HTTPS
 from pincus.api.response import check_etag, recursion, sync
 from pincus.api.schema import ServerPut
-from pincus.core.errors import InvalidArgument, NotFound
+from pincus.base.errors import InvalidArgument, NotFound
 from pincus.core.expiry import validate_expiry
 from pincus.storage.availability import available_drivers, driver_version
 

@@ -10,7 +10,7 @@ from pincus.api.body import read_body
 from pincus.api.context import svc
 from pincus.api.response import recursion, sync
 from pincus.api.schema import StoragePoolPut, StoragePoolsPost
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.core.services import Services
 from pincus.db.records import PoolRecord
 

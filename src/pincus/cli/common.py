@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 PROG = "pincus"
 VERSION = "0.1.0"
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class CLIError(Exception):

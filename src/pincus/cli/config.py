@@ -186,7 +186,8 @@ def _apply_edit(client: Client, name: str, text: str, etag: str) -> None:
     if not isinstance(doc, dict):
         raise CLIError("yaml: unmarshal errors: expected a mapping")
     if "/" in name:
-        from pincus.cli.expiry import ZERO_TIME, yaml_time
+        from pincus.base.gotime import ZERO_TIME
+        from pincus.cli.expiry import yaml_time
 
         inst, snap = split_snapshot(name)
         expires = yaml_time(doc.get("expires_at")) or ZERO_TIME

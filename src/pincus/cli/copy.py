@@ -6,7 +6,6 @@ import sys
 
 from pincus.cli.common import CLIError, Command, Ctx, is_snapshot, key_values, split_snapshot
 from pincus.cli.create import _device_overrides
-from pincus.cli.expiry import ZERO_TIME
 from pincus.cli.flags import Flag, Options
 from pincus.client.connection import ClientError
 
@@ -182,6 +181,8 @@ def _ensure_aliases(client: Client, aliases: list[str], fingerprint: str) -> Non
 
 def run_publish(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """Publish an instance or snapshot as an image (``publish INST/SNAP --alias A``)."""
+    from pincus.base.gotime import ZERO_TIME
+
     _, name = ctx.parse_remote(args[0])
     first_prop = 1
     if len(args) >= 2 and "=" not in args[1]:

@@ -7,7 +7,6 @@ import time
 from pincus.cli.format import days_from_civil
 
 UNITS = "SMHdwmy"
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class InvalidExpiry(ValueError):

@@ -78,30 +78,6 @@ def fmt_date(text: Any) -> str:
     return f"{time.strftime(DATE_LAYOUT, local)} {local.tm_zone}"
 
 
-def byte_size_iec(value: int, precision: int = 2) -> str:
-    """units.GetByteSizeStringIEC."""
-    if value < 1024:
-        return f"{value}B"
-    size = float(value)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        size /= 1024
-        if size < 1024:
-            return f"{size:.{precision}f}{unit}"
-    return f"{size:.{precision}f}EB"
-
-
-def byte_size(value: int, precision: int = 2) -> str:
-    """units.GetByteSizeString (SI units)."""
-    if value < 1000:
-        return f"{value}B"
-    size = float(value)
-    for unit in ("kB", "MB", "GB", "TB", "PB", "EB"):
-        size /= 1000
-        if size < 1000:
-            return f"{size:.{precision}f}{unit}"
-    return f"{size:.{precision}f}EB"
-
-
 # --- sorting -----------------------------------------------------------------------------------
 
 

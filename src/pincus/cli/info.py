@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from pincus.base.sizes import byte_size, byte_size_iec
 from pincus.cli.common import CLIError, Command, Ctx
 from pincus.cli.flags import Flag, Options
-from pincus.cli.format import byte_size, byte_size_iec, fmt_date, tablewriter
+from pincus.cli.format import fmt_date, tablewriter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import sys
 
 from pincus.cli.common import CLIError, Command, Ctx
 from pincus.cli.flags import Flag, Options
-from pincus.cli.format import byte_size_iec, fmt_date, render, sort_rows, validate_format
+from pincus.cli.format import fmt_date, render, sort_rows, validate_format
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ def _active_state(inst: dict[str, Any], fn: Callable[[dict[str, Any]], str]) -> 
 
 
 def _disk(inst: dict[str, Any]) -> str:
+    from pincus.base.sizes import byte_size_iec
+
     state = _state(inst)
     usage = (
         ((state or {}).get("disk") or {})
@@ -119,6 +121,8 @@ def _pool(inst: dict[str, Any]) -> str:
 
 
 def _mem(inst: dict[str, Any]) -> str:
+    from pincus.base.sizes import byte_size_iec
+
     usage = ((_state(inst) or {}).get("memory") or {}).get("usage", 0)
     return byte_size_iec(usage) if is_active(inst) and usage > 0 else ""
 

@@ -41,9 +41,9 @@ def _times(snapshots: list[dict[str, Any]]) -> list[tuple[str, datetime]]:
 def _plan(name: str, instance: dict[str, Any], snapshots: list[dict[str, Any]]) -> PrunePlan:
     from datetime import datetime
 
+    from pincus.base.gotime import local_zone
     from pincus.core.prune import make_plan
     from pincus.core.retention import CONFIG_PREFIX, USER_PREFIX
-    from pincus.core.schedule import local_zone
 
     config = instance.get("expanded_config") or instance.get("config") or {}
     try:

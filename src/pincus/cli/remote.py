@@ -53,8 +53,8 @@ def _ensure_client_certificate(conf: RemoteConfig) -> None:
 
 
 def _pin(conf: RemoteConfig, name: str, der: bytes) -> None:
+    from pincus.base.tls import der_to_pem
     from pincus.client.tls import server_cert_path
-    from pincus.core.tls import der_to_pem
 
     path = server_cert_path(conf.conf_dir, name)
     os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
@@ -90,8 +90,8 @@ def _trust(client: Client, token: str, kind: str = "") -> None:
 
 
 def _add_from_token(conf: RemoteConfig, name: str, raw: str, opts: Options) -> int:
+    from pincus.base.tls import decode_token, fingerprint
     from pincus.client.tls import fetch_certificate
-    from pincus.core.tls import decode_token, fingerprint
 
     token = decode_token(raw)
     _ensure_client_certificate(conf)
@@ -132,8 +132,8 @@ def normalize_addr(addr: str) -> str:
 
 def _accept(conf: RemoteConfig, name: str, addr: str, opts: Options) -> None:
     """Pin the server certificate, asking first unless --accept-certificate (unless it is CA-signed)."""
+    from pincus.base.tls import fingerprint
     from pincus.client.tls import fetch_certificate
-    from pincus.core.tls import fingerprint
 
     try:
         _client(conf, name).get_server()
@@ -207,7 +207,7 @@ def run_add(ctx: Ctx, opts: Options, args: list[str]) -> int:
         raise CLIError("Remote names may not contain colons")
     if name in conf.remotes:
         raise CLIError(f"Remote {name} exists as <{conf.remotes[name].addr}>")
-    from pincus.core.tls import TokenError, decode_token
+    from pincus.base.tls import TokenError, decode_token
 
     try:
         decode_token(addr)

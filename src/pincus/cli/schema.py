@@ -13,7 +13,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 OMIT = True
 
 _INSTANCE_PUT = [
@@ -160,6 +159,8 @@ TYPES: dict[str, list[tuple[Any, ...]]] = {
 
 def go_time(value: Any) -> str:
     """Re-format an RFC 3339 timestamp the way Go's time.Format(RFC3339Nano) would."""
+    from pincus.base.gotime import ZERO_TIME
+
     text = value if isinstance(value, str) and value else ZERO_TIME
     if len(text) < 20 or text[10] not in "Tt":
         return text

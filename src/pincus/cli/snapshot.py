@@ -14,7 +14,7 @@ from pincus.cli.common import (
     run_command,
     stdin_is_tty,
 )
-from pincus.cli.expiry import ZERO_TIME, expiry_from_flag, yaml_time
+from pincus.cli.expiry import expiry_from_flag, yaml_time
 from pincus.cli.flags import Flag, Options
 from pincus.cli.format import fmt_date, render, validate_format
 from pincus.cli.listing import FORMAT_HELP
@@ -40,6 +40,8 @@ def _stdin_expiry() -> str:
 
 def run_create(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """Create a snapshot (``--reuse`` replaces an existing one of the same name)."""
+    from pincus.base.gotime import ZERO_TIME
+
     if opts.no_expiry and opts.expiry:
         raise CLIError("Can't use both --no-expiry and --expiry")
     stdin_expiry = _stdin_expiry()

@@ -13,8 +13,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pincus.base.tls import AddToken
     from pincus.client.client import Client
-    from pincus.core.tls import AddToken
 
 RUNNING = 103
 
@@ -25,7 +25,7 @@ def _projects(opts: Options) -> list[str] | None:
 
 def run_add(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """Issue a certificate add token for a new client and print it."""
-    from pincus.core.tls import AddToken
+    from pincus.base.tls import AddToken
 
     client, _, name = ctx.resolve(args[0])
     if not name:
@@ -52,7 +52,7 @@ def run_add_certificate(ctx: Ctx, opts: Options, args: list[str]) -> int:
     import base64
     import os
 
-    from pincus.core.tls import pem_to_der
+    from pincus.base.tls import pem_to_der
 
     remote, path = (args[0], args[1]) if len(args) > 1 else ("", args[0])
     if opts.type not in ("client", "metrics"):
@@ -89,7 +89,7 @@ TRUST_COLUMNS = {
 
 def run_list(ctx: Ctx, opts: Options, args: list[str]) -> int:
     """List the trusted certificates."""
-    from pincus.core.tls import describe
+    from pincus.base.tls import describe
 
     validate_format(opts.format)
     columns = shorthand_columns(opts.columns, TRUST_COLUMNS)
@@ -106,7 +106,7 @@ def run_list(ctx: Ctx, opts: Options, args: list[str]) -> int:
 
 def _tokens(client: Client) -> list[tuple[str, AddToken]]:
     """(operation id, token) of every usable add token."""
-    from pincus.core.tls import AddToken
+    from pincus.base.tls import AddToken
 
     ops = client.conn.request("GET", "/1.0/operations?project=default&recursion=1").metadata or {}
     out = []

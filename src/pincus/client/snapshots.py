@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 
     from pincus.client.connection import Connection
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def snapshot_path(instance: str, name: str) -> str:

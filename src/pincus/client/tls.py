@@ -62,7 +62,7 @@ def generate_client_certificate(conf_dir: str) -> None:
     """Create client.crt/client.key (ECDSA P-384, like ``incus remote generate-certificate``)."""
     from pathlib import Path
 
-    from pincus.core.tls import write_pair
+    from pincus.base.tls import write_pair
 
     os.makedirs(conf_dir, mode=0o750, exist_ok=True)
     cert, key = client_cert_paths(conf_dir)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from pincus.base.errors import InvalidArgument
 from pincus.core import expiry, pattern, retention, schedule
-from pincus.core.errors import InvalidArgument
 
 _BOOL = {"true", "false", "1", "0", "yes", "no", "on", "off"}
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
-from pincus.core.timefmt import format_time
+from pincus.base.gotime import format_time
 
 # Incus lifecycle actions that pincus emits.
 INSTANCE_CREATED = "instance-created"

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from pincus.core import failpoints
-from pincus.core.errors import InvalidArgument, NotFound
+from pincus.base import failpoints
+from pincus.base.errors import InvalidArgument, NotFound
 from pincus.core.inroot import Entry, Root, check_path, kind_of, refuse, reopen, served, split, translate
 
 CHUNK = 1 << 16

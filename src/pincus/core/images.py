@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pincus.core.errors import Conflict, InvalidArgument, NotFound
-from pincus.core.revert import Reverter
+from pincus.base.errors import Conflict, InvalidArgument, NotFound
+from pincus.base.revert import Reverter
 from pincus.core.state import State
 from pincus.db.records import ImageRecord
 from pincus.db.store import db_time

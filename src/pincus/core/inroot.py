@@ -14,7 +14,7 @@ import posixpath
 import stat
 from dataclasses import dataclass
 
-from pincus.core.errors import InvalidArgument, NotFound, NotSupported
+from pincus.base.errors import InvalidArgument, NotFound, NotSupported
 
 _SYS_OPENAT2 = 437  # the same number in every architecture's table since Linux 5.6 (alpha aside)
 RESOLVE_NO_MAGICLINKS = 0x02

@@ -9,13 +9,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pincus.core import failpoints, names
+from pincus.base import failpoints
+from pincus.base.errors import Conflict, InvalidArgument
+from pincus.base.revert import Reverter
+from pincus.core import names
 from pincus.core.config_keys import is_true, validate_config
-from pincus.core.errors import Conflict, InvalidArgument
 from pincus.core.events import INSTANCE_CREATED, INSTANCE_DELETED, INSTANCE_RENAMED, INSTANCE_UPDATED
 from pincus.core.images import Images
 from pincus.core.profiles import check_profiles_exist, expand, root_disk_pool
-from pincus.core.revert import Reverter
 from pincus.core.state import State
 from pincus.db.records import InstanceRecord, JournalRecord
 from pincus.db.schema import CREATING, DELETING, READY

@@ -15,14 +15,10 @@ import random
 import re
 from collections.abc import Iterable
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
+from pincus.base.gostr import GO_SPACES, go_quote
 
 SNAPSHOT_DELIMITER = "/"
-
-# Go's unicode.IsSpace; Python's str.isspace() also counts U+001C..U+001F.
-GO_SPACES = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
-    chr(c) for c in range(0x2000, 0x200B)
-)
 
 _HOSTNAME_CHARS = re.compile(r"[-a-zA-Z0-9]+")
 _URL_RESERVED = ("/", "?", "&", "+", "\x00")
@@ -39,25 +35,6 @@ _NOUNS = (
     "newt", "ocelot", "otter", "panda", "pelican", "puffin", "quail", "raven", "salmon", "seal",
     "shrew", "stork", "tapir", "tiger", "toucan", "turtle", "viper", "walrus", "wombat", "zebra",
 )
-
-
-def go_quote(value: str) -> str:
-    """A string quoted the way Go's %q prints it (enough for names and single characters)."""
-    out = []
-    for ch in value:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch == "\x00":
-            out.append("\\x00")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 def hostname_error(name: str) -> str | None:

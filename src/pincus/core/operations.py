@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pincus.core.errors import NotFound, PincusError
+from pincus.base.errors import NotFound, PincusError
+from pincus.base.gotime import format_time, now_utc
 from pincus.core.events import EventHub
-from pincus.core.timefmt import format_time, now_utc
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
-from pincus.core.errors import InvalidArgument
-from pincus.core.names import GO_SPACES, go_quote, validate_snapshot_name
+from pincus.base.errors import InvalidArgument
+from pincus.base.gostr import GO_SPACES, go_quote
+from pincus.core.names import validate_snapshot_name
 
 DEFAULT_PATTERN = "snap%d"
 TOO_MANY_PLACEHOLDERS = "Snapshot pattern may contain '%d' only once"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from pincus.base.errors import Conflict, InvalidArgument, NotFound
+from pincus.base.revert import Reverter
 from pincus.core import names
-from pincus.core.errors import Conflict, InvalidArgument, NotFound
-from pincus.core.revert import Reverter
 from pincus.core.state import State
 from pincus.db.records import PoolRecord
 from pincus.storage.drivers import DRIVERS, load_driver

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pincus.core.errors import InvalidArgument, NotFound
+from pincus.base.errors import InvalidArgument, NotFound
 from pincus.db.store import Store
 
 Devices = dict[str, dict[str, str]]

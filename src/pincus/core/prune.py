@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pincus.core.errors import NotFound
+from pincus.base.errors import NotFound
 from pincus.core.pattern import DEFAULT_PATTERN, name_regex
 from pincus.core.retention import CONFIG_PREFIX, RetentionPolicy, evaluate, find_policy
 
@@ -80,7 +80,7 @@ def policy_key(config: Mapping[str, str]) -> PolicyKey | None:
 
 def plan_prune(services: Services, instance: str) -> PrunePlan:
     """The retention plan of one instance, from the store, at the daemon's clock."""
-    from pincus.core.timefmt import local_now
+    from pincus.base.gotime import local_now
     from pincus.db.store import from_db_time
 
     rec = services.instances.get(instance)

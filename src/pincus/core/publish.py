@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from pincus.core.errors import InvalidArgument, StorageError
+from pincus.base.errors import InvalidArgument, StorageError
 from pincus.core.images import Images
 from pincus.core.instances import Instances
 from pincus.core.state import State

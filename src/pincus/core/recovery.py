@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from pincus.core.errors import NotFound
+from pincus.base.errors import NotFound
 from pincus.core.instances import RENAME
 from pincus.core.services import Services
 from pincus.core.snapshots import COMMITTING, REDO, RESTARTING, RESTORE, SNAPSHOT_RENAME, STAGING

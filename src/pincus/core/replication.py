@@ -18,11 +18,12 @@ from typing import Any
 
 import aiohttp
 
+from pincus.base import tls
+from pincus.base.errors import InvalidArgument, NotFound, PincusError
+from pincus.base.gotime import format_time, local_zone
 from pincus.client.connection import ClientError
 from pincus.client.tls import fetch_certificate
-from pincus.core import schedule, tls
-from pincus.core.errors import InvalidArgument, NotFound, PincusError
-from pincus.core.timefmt import format_time
+from pincus.core import schedule
 from pincus.db.records import InstanceRecord
 from pincus.db.replication import ReplicationTarget, ReplicationTargets
 from pincus.migration.dial import Dialer, pinned_context
@@ -173,7 +174,7 @@ class Replication:
 
     def tick(self, since: datetime, minute: datetime) -> list[str]:
         """Start the replications whose ``snapshots.replicate.schedule`` fires in (since, minute]."""
-        zone = schedule.local_zone()
+        zone = local_zone()
         since_l, minute_l = since.astimezone(zone), minute.astimezone(zone)
         started = []
         for rec in self.s.st.store.instances():

@@ -7,7 +7,7 @@ star) or a comma-and-space separated list of such expressions and aliases. Alias
 (``getObfuscatedTimeValuesForSubject``), so instances do not all fire at once.
 
 Time zones: every datetime is aware and the schedule is evaluated in its zone, like Incus uses
-the daemon's ``time.Local``; pass the daemon's zone (``local_zone()``) as a ``ZoneInfo``.
+the daemon's ``time.Local``; pass the daemon's zone (``base.gotime.local_zone()``) as a ``ZoneInfo``.
 DST follows robfig/cron: a time that does not exist (spring forward) is skipped that day, and a
 time that happens twice (fall back) fires twice, once per UTC instant.
 
@@ -24,15 +24,13 @@ Two deliberate differences from Incus 6.0:
 from __future__ import annotations
 
 import functools
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pincus.core.errors import InvalidArgument
-from pincus.core.expiry import add_date, add_exact, go_date
-from pincus.core.names import GO_SPACES, go_quote
+from pincus.base.errors import InvalidArgument
+from pincus.base.gostr import GO_SPACES, go_quote
+from pincus.base.gotime import add_date, add_exact, go_date
 
 INSTANCE_ALIASES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@annually", "@yearly",
                     "@startup", "@never")
@@ -362,21 +360,3 @@ def is_due(spec: str, subject_id: int, now: datetime) -> bool:
         if fire is not None and fire.astimezone(timezone.utc) == minute.astimezone(timezone.utc):
             return True
     return False
-
-
-def local_zone() -> tzinfo:
-    """The daemon's zone as Go's time.Local finds it: $TZ (empty = UTC), else /etc/localtime."""
-    name = os.environ.get("TZ")
-    try:
-        if name is None:
-            with open("/etc/localtime", "rb") as fh:
-                return ZoneInfo.from_file(fh, key="localtime")
-        name = name.removeprefix(":")
-        if not name:
-            return timezone.utc
-        if name.startswith("/"):
-            with open(name, "rb") as fh:
-                return ZoneInfo.from_file(fh, key=name)
-        return ZoneInfo(name)
-    except (OSError, ValueError, ZoneInfoNotFoundError):
-        return timezone.utc

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pincus.base.errors import PincusError
+from pincus.base.gotime import format_time, local_zone, parse_optional_time
 from pincus.core import schedule
 from pincus.core.config_keys import is_true
-from pincus.core.errors import PincusError
 from pincus.core.prune import PolicyKey, RetentionWatch, policy_key
 from pincus.core.recovery import retry_unsettled
 from pincus.core.services import Services
-from pincus.core.timefmt import format_time, parse_time
 from pincus.db.records import InstanceRecord
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Scheduler:
     def _load_last(self, now: datetime) -> datetime:
         if self.state_file is not None and self.state_file.exists():
             try:
-                last = parse_time(self.state_file.read_text().strip())
+                last = parse_optional_time(self.state_file.read_text().strip())
                 if last is not None and last <= now:
                     return last
             except (OSError, PincusError):
@@ -166,7 +166,7 @@ class Scheduler:
 
     def due(self, since: datetime, minute: datetime) -> list[InstanceRecord]:
         """Instances whose schedule fires in (since, minute] (local wall time, as Incus)."""
-        zone = schedule.local_zone()
+        zone = local_zone()
         since_l, minute_l = since.astimezone(zone), minute.astimezone(zone)
         out: list[InstanceRecord] = []
         memo: dict[tuple[str, int, datetime], datetime | None] = {}

@@ -14,9 +14,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pincus.base import failpoints
+from pincus.base.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.base.gotime import local_now, parse_optional_time
+from pincus.base.revert import Reverter
 from pincus.core import expiry as expiry_mod
-from pincus.core import failpoints, names, pattern, schedule
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.core import names, pattern, schedule
 from pincus.core.events import (
     INSTANCE_RESTORED,
     SNAPSHOT_CREATED,
@@ -26,9 +29,7 @@ from pincus.core.events import (
 )
 from pincus.core.instances import Instances, instance_url
 from pincus.core.lifecycle import Lifecycle
-from pincus.core.revert import Reverter
 from pincus.core.state import State
-from pincus.core.timefmt import local_now, parse_time
 from pincus.db.records import InstanceRecord, JournalRecord, SnapshotRecord
 from pincus.db.schema import CREATING, DELETING, READY
 from pincus.db.store import db_time, from_db_time
@@ -84,7 +85,7 @@ class Snapshots:
     def expiry_for(self, config: dict[str, str], requested: str | None, manual: bool, now: datetime) -> datetime | None:
         """When a new snapshot expires: the request's date, else snapshots.expiry(.manual) from now."""
         if requested is not None:
-            return parse_time(requested)
+            return parse_optional_time(requested)
         spec = config.get("snapshots.expiry", "")
         if manual and config.get("snapshots.expiry.manual"):
             spec = config["snapshots.expiry.manual"]
@@ -186,7 +187,7 @@ class Snapshots:
             snap = self.get(rec, name)
             if "expires_at" not in put or put["expires_at"] is None:
                 return
-            snap.expires_at = db_time(parse_time(str(put["expires_at"])))
+            snap.expires_at = db_time(parse_optional_time(str(put["expires_at"])))
             self.st.store.update_snapshot(snap)
         self.st.hub.lifecycle(SNAPSHOT_UPDATED, snapshot_url(inst_name, name))
         self.on_expiry_change()

@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pincus.core.errors import NotFound
+from pincus.base.errors import NotFound
+from pincus.base.gotime import now_utc
 from pincus.core.events import EventHub
 from pincus.core.locks import Locks
 from pincus.core.operations import OperationRegistry
-from pincus.core.timefmt import now_utc
 from pincus.db.journal import JournalStore
 from pincus.db.store import Store
 from pincus.runtime.base import Runtime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from pincus.core.errors import Conflict, NotFound
+from pincus.base.errors import Conflict, NotFound
 from pincus.db.store import Store
 
 
@@ -19,7 +19,7 @@ class ReplicationTarget:
 
     def to_api(self) -> dict[str, str]:
         """The API object (the certificate is shown by fingerprint only)."""
-        from pincus.core.tls import fingerprint
+        from pincus.base.tls import fingerprint
 
         return {"name": self.name, "address": self.address, "fingerprint": fingerprint(self.certificate)}
 

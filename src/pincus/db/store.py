@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pincus.core.errors import Conflict, NotFound
+from pincus.base.errors import Conflict, NotFound
 from pincus.db.records import ImageRecord, InstanceRecord, PoolRecord, ProfileRecord, SnapshotRecord
 from pincus.db.schema import migrate
 
@@ -65,7 +65,7 @@ def _from_row(cls: type[R], row: sqlite3.Row) -> R:
 
 
 class Store:
-    """Typed access to every table; raises NotFound/Conflict from core.errors."""
+    """Typed access to every table; raises NotFound/Conflict from base.errors."""
 
     def __init__(self, path: Path | str) -> None:
         self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

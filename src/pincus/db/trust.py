@@ -9,7 +9,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from pincus.core.errors import Conflict, NotFound
+from pincus.base.errors import Conflict, NotFound
 from pincus.db.schema import sha256_hex
 from pincus.db.store import DB_ZERO_TIME, Store
 

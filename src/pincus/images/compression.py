@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 
 _CHUNK = 1 << 20
 

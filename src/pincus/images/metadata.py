@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.images.compression import Compression, detect_compression, open_tar_stream
 
 METADATA_NAMES = ("metadata.yaml", "./metadata.yaml")

@@ -6,27 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pincus.base.gotime import go_time
 from pincus.images.metadata import ImageMetadata, canonical_architecture
-
-# Go's zero time.Time, which Incus sends for "never" (expires_at, last_used_at).
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def go_time(when: datetime | None) -> str:
-    """Format a time the way Go's encoding/json does (RFC 3339, trailing zeros trimmed)."""
-    if when is None:
-        return ZERO_TIME
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    text = when.strftime("%Y-%m-%dT%H:%M:%S")
-    if when.microsecond:
-        text += f".{when.microsecond:06d}".rstrip("0")
-    offset = when.utcoffset()
-    if not offset:
-        return text + "Z"
-    minutes = int(offset.total_seconds()) // 60
-    sign = "+" if minutes >= 0 else "-"
-    return f"{text}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def from_unix(seconds: int) -> datetime | None:

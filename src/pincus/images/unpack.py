@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pincus.core.errors import InsufficientSpace, InvalidArgument, StorageError
+from pincus.base.errors import InsufficientSpace, InvalidArgument, StorageError
 from pincus.images import tarstream
 from pincus.images.compression import SQUASHFS, Compression, detect_compression, open_tar_stream, widen_pipe
 from pincus.images.tarstream import DIR, LINK, SYMLINK, Member, TarFormatError

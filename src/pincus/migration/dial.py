@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.migration.wire import TransferError
 
 CONNECT_TIMEOUT = 30.0

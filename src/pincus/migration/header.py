@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pincus.base.errors import InvalidArgument, PincusError
 from pincus.core import names
-from pincus.core.errors import InvalidArgument, PincusError
 from pincus.db.records import InstanceRecord, SnapshotRecord
 from pincus.db.store import DB_ZERO_TIME, from_db_time
 

@@ -10,8 +10,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pincus.core import failpoints, names
-from pincus.core.errors import InvalidArgument
+from pincus.base import failpoints
+from pincus.base.errors import InvalidArgument
+from pincus.core import names
 from pincus.migration import header as header_mod
 from pincus.migration import streams
 from pincus.migration.volumes import BTRFS, INNER, RSYNC, has_nested, is_btrfs, snapshot_uuid, temp_snapshot

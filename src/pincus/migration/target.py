@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from pincus.base import failpoints
+from pincus.base.errors import Conflict, InvalidArgument, NotFound
+from pincus.base.revert import Reverter
 from pincus.core import expiry as expiry_mod
-from pincus.core import failpoints
 from pincus.core.config_keys import is_true, validate_config
-from pincus.core.errors import Conflict, InvalidArgument, NotFound
 from pincus.core.events import INSTANCE_CREATED, INSTANCE_UPDATED, SNAPSHOT_CREATED
 from pincus.core.instances import instance_url, stamp_new
 from pincus.core.profiles import check_profiles_exist, expand, root_disk_pool
-from pincus.core.revert import Reverter
 from pincus.core.snapshots import snapshot_url
 from pincus.db.records import InstanceRecord, SnapshotRecord
 from pincus.db.schema import CREATING, READY

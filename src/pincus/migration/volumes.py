@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pincus.core.errors import StorageError
+from pincus.base.errors import StorageError
 from pincus.storage.drivers import btrfs_utils as bu
 from pincus.storage.drivers._common import OLD
 from pincus.storage.drivers.base import Freezer, StorageDriver, Volume

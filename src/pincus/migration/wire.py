@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType
 
-from pincus.core.errors import PincusError
+from pincus.base.errors import PincusError
+from pincus.base.sizes import byte_size
 
 CHUNK = 1 << 20
 
@@ -127,18 +128,6 @@ class Meter:
             self._last = now
             rate = self.total / max(now - self.start, 1e-6)
             self.report(f"{self.label}: {byte_size(self.total)} ({byte_size(int(rate))}/s)")
-
-
-def byte_size(n: int) -> str:
-    """Incus's units.GetByteSizeString(n, 2): decimal units, two decimals."""
-    if n < 1000:
-        return f"{n}B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB", "TB", "PB", "EB"):
-        value /= 1000
-        if value < 1000:
-            return f"{value:.2f}{unit}"
-    return f"{value:.2f}EB"
 
 
 async def exchange(wire: Wire, local: Local, meter: Meter | None = None) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import lxc
 
-from pincus.core.errors import RuntimeFailure
+from pincus.base.errors import RuntimeFailure
 from pincus.runtime.procs import default_ignored_signals, kill_pidfd
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

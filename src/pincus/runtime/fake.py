@@ -20,7 +20,7 @@ import termios
 import threading
 from dataclasses import dataclass, field
 
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
+from pincus.base.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
 from pincus.runtime.lxc_config import check_name, check_spec
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import lxc
 
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
+from pincus.base.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from pincus.runtime.attach import AttachRequest, LxcExecProcess, attach_pipes, attach_terminal
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ContainerState, ExecSpec
 from pincus.runtime.cgroup_warmup import warm_cgroup_moves

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from pincus.core.errors import InvalidArgument, NotSupported, RuntimeFailure
+from pincus.base.errors import InvalidArgument, NotSupported, RuntimeFailure
 from pincus.runtime.base import ContainerSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core import tls
+from pincus.base import tls
 from tests.support.pincusd import VENV_BIN, Pincusd, private_daemon
 
 pytestmark = pytest.mark.integration

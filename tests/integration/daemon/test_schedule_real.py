@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pincus.core.timefmt import parse_time
+from pincus.base.gotime import parse_optional_time
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ def _snapshots(d, name: str) -> dict[str, dict]:
 
 
 def _epoch(text: str) -> float:
-    when = parse_time(text)
+    when = parse_optional_time(text)
     assert when is not None
     return when.timestamp()
 

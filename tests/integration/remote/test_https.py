@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pincus.core import tls
+from pincus.base import tls
 from tests.support.incusd import incus_available, start_incusd
 from tests.support.pincusd import VENV_BIN, Pincusd, busybox_image, start_pincusd
 

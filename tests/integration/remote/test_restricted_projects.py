@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from pincus.core import tls
+from pincus.base import tls
 from tests.support.pincusd import Pincusd, start_pincusd
 
 pytestmark = pytest.mark.integration

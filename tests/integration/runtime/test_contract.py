@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from pincus.base.errors import Conflict, InvalidArgument, NotFound, NotSupported
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ExecProcess, ExecSpec, Runtime
 from pincus.runtime.fake import FakeRuntime
 

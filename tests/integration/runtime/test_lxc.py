@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, InvalidArgument, NotFound, NotSupported, RuntimeFailure
+from pincus.base.errors import Conflict, InvalidArgument, NotFound, NotSupported, RuntimeFailure
 from pincus.runtime.attach import LxcExecProcess
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ExecSpec, Runtime
 from pincus.runtime.lxc import LxcRuntime

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, InsufficientSpace, NotFound
-from pincus.core.revert import Reverter
+from pincus.base.errors import Conflict, InsufficientSpace, NotFound
+from pincus.base.revert import Reverter
 from pincus.storage.drivers import btrfs_utils as bu
 from pincus.storage.drivers.base import CONTAINER, IMAGE, Volume
 from pincus.storage.drivers.btrfs import BtrfsDriver

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, NotFound, PincusError
+from pincus.base.errors import Conflict, NotFound, PincusError
 from pincus.storage.drivers.base import CONTAINER, IMAGE, StorageDriver, Volume
 from pincus.storage.drivers.fake import FakeDriver
 from tests.integration.storage._pool_helpers import (

@@ -6,7 +6,7 @@ import pytest
 
 from pincus.api.body import decode, present
 from pincus.api.schema import BODIES, InstancePut, InstancesPost, InstanceStatePut
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 
 
 def test_null_is_a_missing_field_and_unknown_fields_are_ignored():

@@ -17,7 +17,7 @@ import pytest
 
 from pincus.api.certificates import TOKENS, start_network, stop_network
 from pincus.api.https import HTTPS
-from pincus.core import tls
+from pincus.base import tls
 from pincus.db.trust import TrustStore
 
 

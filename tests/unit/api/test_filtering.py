@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pincus.api import filtering
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 
 OBJS = [
     {"name": "web", "status": "Running", "config": {"user.role": "front", "snapshots.schedule": "@daily"}},

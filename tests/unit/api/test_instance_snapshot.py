@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pincus.core.timefmt import ZERO_TIME
+from pincus.base.gotime import ZERO_TIME
 
 SNAPS = "/1.0/instances/c1/snapshots"
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pincus.core.errors import InsufficientSpace
+from pincus.base.errors import InsufficientSpace
 from pincus.core.instances import RENAME
 from pincus.core.recovery import recover, retry_unsettled
 from pincus.core.snapshots import COMMITTING, REDO, RESTARTING, RESTORE, SNAPSHOT_RENAME, STAGING, STARTED

@@ -14,7 +14,7 @@ import pytest
 from pincus.api import https as https_mod
 from pincus.api.https import server_context
 from pincus.api.tls_accept_any import accept_any_client_certificate
-from pincus.core import tls
+from pincus.base import tls
 from pincus.db.trust import CertificateRecord, TrustStore
 from tests.unit.api import test_certificates as certs
 

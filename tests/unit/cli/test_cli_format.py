@@ -7,10 +7,9 @@ import time
 
 import pytest
 
+from pincus.base.sizes import byte_size, byte_size_iec
 from pincus.cli.format import (
     FormatError,
-    byte_size,
-    byte_size_iec,
     csv_text,
     fmt_date,
     markdown,

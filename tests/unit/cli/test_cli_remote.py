@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from fakeincus import FakeIncus, sync
 
+from pincus.base import tls
 from pincus.cli.remote import normalize_addr
 from pincus.client.remotes import load
 from pincus.client.tls import TlsConnection, split_url
-from pincus.core import tls
 
-# config.yml written by the stock incus 6.0.4 client after `incus remote add r2 https://... --token`.
 INCUS_CONFIG = """default-remote: local
 remotes:
   images:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pincus.base.errors import InvalidArgument, NotFound, NotSupported
 from pincus.core import files, inroot
-from pincus.core.errors import InvalidArgument, NotFound, NotSupported
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (device nodes, chown)")
 

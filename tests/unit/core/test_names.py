@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from pincus.base.errors import InvalidArgument
 from pincus.core import names
-from pincus.core.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(
@@ -170,11 +170,3 @@ def test_random_instance_name_is_valid_and_free() -> None:
     again = names.random_instance_name(existing=[first], rng=random.Random(1))
     assert again != first
     names.validate_instance_name(again)
-
-
-@pytest.mark.parametrize(
-    ("value", "quoted"),
-    [("/", '"/"'), ('a"b', '"a\\"b"'), ("a\\b", '"a\\\\b"'), ("\x00", '"\\x00"'), ("\n", '"\\n"'), ("é", '"é"')],
-)
-def test_go_quote(value: str, quoted: str) -> None:
-    assert names.go_quote(value) == quoted

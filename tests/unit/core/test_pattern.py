@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pincus.base.errors import InvalidArgument
 from pincus.core import pattern
-from pincus.core.errors import InvalidArgument
 
 UTC = timezone.utc
 T = datetime(2026, 3, 5, 7, 4, 9, 120000, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from pincus.base.errors import InvalidArgument
 from pincus.core import pattern
-from pincus.core.errors import InvalidArgument
 
 UTC = timezone.utc
 ZONES = [UTC, ZoneInfo("Europe/Rome"), ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"),

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pincus.base.errors import InvalidArgument
+from pincus.base.gotime import format_time
 from pincus.core import schedule
-from pincus.core.errors import InvalidArgument
-from pincus.core.expiry import format_time
 
 UTC = timezone.utc
 ROME = ZoneInfo("Europe/Rome")
@@ -248,16 +248,6 @@ def test_evaluation_needs_aware_datetimes() -> None:
         schedule.is_due("* * * * *", 1, datetime(2026, 5, 4))
     with pytest.raises(ValueError):
         schedule.next_fire("* * * * *", 1, datetime(2026, 5, 4))
-
-
-@pytest.mark.parametrize(
-    ("tz", "expected"),
-    [("", "UTC"), ("Europe/Rome", "Europe/Rome"), (":Europe/Rome", "Europe/Rome"), ("No/Such_Zone", "UTC")],
-)
-def test_local_zone_follows_tz(monkeypatch: pytest.MonkeyPatch, tz: str, expected: str) -> None:
-    monkeypatch.setenv("TZ", tz)
-    zone = schedule.local_zone()
-    assert str(getattr(zone, "key", zone)) == expected
 
 
 def test_parse_cron_bits() -> None:

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pincus.core.errors import Conflict, NotFound
+from pincus.base.errors import Conflict, NotFound
 from pincus.db.records import InstanceRecord, SnapshotRecord
 from pincus.db.schema import CREATING, DELETING, MIGRATIONS, READY
 from pincus.db.store import DB_ZERO_TIME, Store, db_time, from_db_time

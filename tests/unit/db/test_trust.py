@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, NotFound
+from pincus.base.errors import Conflict, NotFound
 from pincus.db.schema import MIGRATIONS, migrate
 from pincus.db.store import DB_ZERO_TIME, Store
 from pincus.db.trust import CertificateRecord, TokenRecord, TrustStore, hash_secret

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.images.compression import detect_compression, detect_compression_bytes, open_tar_stream
 from tests.unit.images._imgtar import COMPRESSORS, unified_entries
 

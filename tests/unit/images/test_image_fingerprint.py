@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.images.fingerprint import fingerprint, image_size
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.images.metadata import ImageTemplate, canonical_architecture, parse_metadata, read_metadata
 from tests.unit.images._imgtar import METADATA, basic_rootfs, dir_member, member, unified_entries
 

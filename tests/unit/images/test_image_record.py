@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from pincus.base.gotime import ZERO_TIME, go_time
 from pincus.images.metadata import parse_metadata
-from pincus.images.record import ZERO_TIME, Image, ImageAlias, ImageSource, go_time
+from pincus.images.record import Image, ImageAlias, ImageSource
 from tests.unit.images._imgtar import METADATA
 
 API_KEYS = ["auto_update", "properties", "public", "expires_at", "profiles", "aliases", "architecture", "cached",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.images.unpack import unpack_image, unpack_metadata, unpack_rootfs
 from tests.unit.images._imgtar import METADATA, basic_rootfs, dir_member, hardlink, member, symlink, tar_bytes
 

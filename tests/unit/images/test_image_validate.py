@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base.errors import InvalidArgument
 from pincus.images.unpack import validate_image
 from tests.unit.images._imgtar import METADATA, basic_rootfs, dir_member, member, unified_entries
 from tests.unit.images.test_image_unpack_hostile import HOSTILE

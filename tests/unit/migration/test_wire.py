@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pincus.migration.wire import Meter, byte_size
+from pincus.base.sizes import byte_size
+from pincus.migration.wire import Meter
 
 
 def test_byte_size_is_incus_decimal_with_two_decimals() -> None:

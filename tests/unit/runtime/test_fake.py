@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, InvalidArgument, NotSupported, RuntimeFailure
+from pincus.base.errors import Conflict, InvalidArgument, NotSupported, RuntimeFailure
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ExecSpec, Runtime
 from pincus.runtime.fake import FakeExecProcess, FakeRuntime
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import InvalidArgument
+from pincus.base import sizes
+from pincus.base.errors import InvalidArgument
 from pincus.storage.drivers import btrfs_utils as bu
 
 
@@ -24,21 +25,21 @@ from pincus.storage.drivers import btrfs_utils as bu
     ],
 )
 def test_parse_size(text: str, size: int) -> None:
-    assert bu.parse_size(text) == size
+    assert sizes.parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["", "GiB", "-1GiB", "5XB", "five"])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(InvalidArgument):
-        bu.parse_size(text)
+        sizes.parse_size(text)
 
 
 def test_format_size_round_trips() -> None:
-    assert bu.format_size(5 * 2**30) == "5GiB"
-    assert bu.format_size(1536 * 2**20) == "1536MiB"
-    assert bu.format_size(1000) == "1000B"
+    assert sizes.format_size(5 * 2**30) == "5GiB"
+    assert sizes.format_size(1536 * 2**20) == "1536MiB"
+    assert sizes.format_size(1000) == "1000B"
     for n in (2**30, 3 * 2**29, 123456):
-        assert bu.parse_size(bu.format_size(n)) == n
+        assert sizes.parse_size(sizes.format_size(n)) == n
 
 
 def test_mount_table_lookup() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, InsufficientSpace, InvalidArgument, NotFound, StorageError
+from pincus.base.errors import Conflict, InsufficientSpace, InvalidArgument, NotFound, StorageError
 from pincus.storage.drivers import _copy
 from pincus.storage.drivers import dir as dir_mod
 from pincus.storage.drivers.base import CONTAINER, IMAGE, Volume

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pincus.core.revert import Reverter
+from pincus.base.revert import Reverter
 from pincus.storage.drivers import _copy, _parallel
 from pincus.storage.drivers.base import CONTAINER, Volume
 from pincus.storage.drivers.dir import DirDriver

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import Conflict, NotFound, StorageError
+from pincus.base.errors import Conflict, NotFound, StorageError
 from pincus.storage.drivers import load_driver
 from pincus.storage.drivers.base import CONTAINER, Volume
 from pincus.storage.drivers.fake import FakeDriver

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pincus.core.errors import NotSupported
+from pincus.base.errors import NotSupported
 from pincus.storage.drivers import DRIVERS, BtrfsDriver, DirDriver, load_driver
 
 

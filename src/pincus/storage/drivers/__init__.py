@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pincus.core.errors import NotSupported
+from pincus.base.errors import NotSupported
 from pincus.storage.drivers.base import StorageDriver
 from pincus.storage.drivers.btrfs import BtrfsDriver
 from pincus.storage.drivers.dir import DirDriver

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pincus.core import failpoints
-from pincus.core.errors import (
+from pincus.base import failpoints
+from pincus.base.errors import (
     Conflict,
     InsufficientSpace,
     InvalidArgument,
@@ -37,7 +37,7 @@ from pincus.core.errors import (
     PincusError,
     StorageError,
 )
-from pincus.core.revert import Reverter
+from pincus.base.revert import Reverter
 from pincus.storage.drivers.base import DriverInfo, Freezer, Volume
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def pool_failure(pool: str, source: str) -> Iterator[None]:
 
 @contextmanager
 def failing(action: str, vol: Volume, pool: str, detail: str = "") -> Iterator[None]:
-    """Translate foreign errors raised inside into core.errors, naming the volume.
+    """Translate foreign errors raised inside into base.errors, naming the volume.
 
     ``Failed creating snapshot "snap0" of volume "c1" in pool "default": No space left on device``
     """

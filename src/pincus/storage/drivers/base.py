@@ -1,4 +1,4 @@
-"""The storage driver contract: a Volume in, bytes on disk out, exceptions from core.errors.
+"""The storage driver contract: a Volume in, bytes on disk out, exceptions from base.errors.
 
 Drivers never import core services, api or db. The pool layer (storage/pool.py) turns
 instances into Volumes, keeps the database and the locks, and calls these methods.

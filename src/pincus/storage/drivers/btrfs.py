@@ -14,7 +14,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from pincus.core.errors import (
+from pincus.base.errors import (
     Conflict,
     InsufficientSpace,
     InvalidArgument,
@@ -22,7 +22,8 @@ from pincus.core.errors import (
     NotSupported,
     StorageError,
 )
-from pincus.core.revert import Reverter
+from pincus.base.revert import Reverter
+from pincus.base.sizes import format_size, parse_size
 from pincus.storage.drivers import btrfs_utils as bu
 from pincus.storage.drivers._common import (
     OLD,
@@ -115,9 +116,9 @@ class BtrfsDriver(LayoutDriver):
         disks = self.pool_path.parent.parent / "disks"
         disks.mkdir(mode=0o700, parents=True, exist_ok=True)
         img = disks / f"{self.pool_name}.img"
-        size = bu.parse_size(self.config["size"]) if self.config.get("size") else _default_size(disks)
+        size = parse_size(self.config["size"]) if self.config.get("size") else _default_size(disks)
         if size < MIN_SIZE:
-            raise InvalidArgument(f"Size {bu.format_size(size)} is below the btrfs minimum of 256MiB")
+            raise InvalidArgument(f"Size {format_size(size)} is below the btrfs minimum of 256MiB")
         try:
             fd = os.open(img, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
         except FileExistsError:
@@ -126,13 +127,13 @@ class BtrfsDriver(LayoutDriver):
         try:
             os.ftruncate(fd, size)  # sparse
         except OSError as exc:
-            raise InvalidArgument(f"Size {bu.format_size(size)} can't be allocated: {exc.strerror}") from None
+            raise InvalidArgument(f"Size {format_size(size)} can't be allocated: {exc.strerror}") from None
         finally:
             os.close(fd)
         _pool_run(["mkfs.btrfs", "-q", "-L", self.pool_name, str(img)], f'formatting "{img}"', self.pool_name)
         before = dict(self.config)
         self.config["source"] = str(img)
-        self.config["size"] = bu.format_size(size)
+        self.config["size"] = format_size(size)
         rev.add(lambda: _replace(self.config, before))
 
     def _format_block(self) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pincus.core.errors import InvalidArgument
 from pincus.storage.drivers._common import run
 from pincus.storage.drivers._parallel import remove_tree
 
@@ -31,8 +30,6 @@ btrfsutil: Any = _binding
 FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume root
 _IOC_FS_INFO = 0x8400941F  # _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args[1024])
 _IOC_INO_LOOKUP = 0xD0009412  # _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args[4096])
-_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15, "e": 10**18}
-_BIN = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50, "ei": 2**60}
 
 
 def use_binding(enabled: bool) -> None:
@@ -184,30 +181,6 @@ def exclusive_bytes(path: Path) -> int:
         return int(qgroup.read_text())
     except (OSError, ValueError):
         return -1
-
-
-def parse_size(text: str) -> int:
-    """Bytes of an Incus size string: ``20GiB``, ``5GB``, ``512MiB``, ``1073741824``."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtpe]i?)?b?\s*", text, re.IGNORECASE)
-    if not m:
-        raise InvalidArgument(f'Invalid size "{text}"')
-    unit = (m.group(2) or "").lower()
-    return int(float(m.group(1)) * (_BIN[unit] if unit.endswith("i") else _UNITS[unit]))
-
-
-def format_size(n: int) -> str:
-    """The shortest exact Incus spelling of n bytes (``5GiB``)."""
-    for suffix, factor in (
-        ("EiB", 2**60),
-        ("PiB", 2**50),
-        ("TiB", 2**40),
-        ("GiB", 2**30),
-        ("MiB", 2**20),
-        ("KiB", 2**10),
-    ):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor}{suffix}"
-    return f"{n}B"
 
 
 def _unescape(field: str) -> str:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pincus.core.errors import Conflict, NotFound
-from pincus.core.revert import Reverter
+from pincus.base.errors import Conflict, NotFound
+from pincus.base.revert import Reverter
 from pincus.storage.drivers._common import (
     OLD,
     POOL_DIRS,

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pincus.core.errors import Conflict, PincusError, StorageError
+from pincus.base.errors import Conflict, PincusError, StorageError
 from pincus.storage.drivers._common import RESTORE, LayoutDriver, check_conflict, describe, not_found
 from pincus.storage.drivers._copy import copy_tree
 from pincus.storage.drivers.base import DriverInfo, Filler, Freezer, Volume

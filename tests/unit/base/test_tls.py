@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pincus.core import tls
+from pincus.base import tls
 
 
 def test_server_pair_is_p384_self_signed_with_host_names(tmp_path: Path) -> None:

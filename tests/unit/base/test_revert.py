@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pincus.core.revert import Reverter
+from pincus.base.revert import Reverter
 
 
 def test_undo_runs_newest_first_on_error():

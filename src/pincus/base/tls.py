@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from pincus.base.gotime import ZERO_TIME
+
 VALIDITY = timedelta(days=10 * 365)
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class TokenError(ValueError):
