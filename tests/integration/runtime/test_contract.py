@@ -20,6 +20,7 @@ import pytest
 from pincus.base.errors import Conflict, InvalidArgument, NotFound, NotSupported
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ExecProcess, ExecSpec, Runtime
 from pincus.runtime.fake import FakeRuntime
+from tests.support.fds import drain as _drain
 
 IMAGE = Path(__file__).resolve().parents[3] / "images-cache" / "busybox-rootfs.tar.xz"
 needs_lxc = pytest.mark.skipif(
@@ -77,14 +78,6 @@ def name(backend: Backend) -> str:
 def running(backend: Backend, name: str) -> str:
     backend.runtime.start(backend.spec(name))
     return name
-
-
-def _drain(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
 
 
 def _finish(proc: ExecProcess, stdin: bytes = b"") -> tuple[int, str, str]:

@@ -22,6 +22,7 @@ from pincus.runtime.attach import LxcExecProcess
 from pincus.runtime.base import FROZEN, RUNNING, STOPPED, ContainerSpec, ExecSpec, Runtime
 from pincus.runtime.lxc import LxcRuntime
 from pincus.runtime.lxc_config import CgroupLayout, cpuset_for, parse_memory_limit, render_config
+from tests.support.fds import drain as _drain
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +45,6 @@ def _leftover_cgroups(name: str) -> list[str]:
     for top, dirs, _ in os.walk("/sys/fs/cgroup"):
         found += [f"{top}/{d}" for d in dirs if d.startswith((f"lxc.monitor.{name}", f"lxc.payload.{name}"))]
     return found
-
-
-def _drain(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
 
 
 def _run(

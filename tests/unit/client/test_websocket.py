@@ -90,12 +90,9 @@ def test_connect_all_sends_every_handshake_before_reading(tmp_path: Path) -> Non
     thread.join(5)
 
 
-def test_connect_all_closes_everything_on_a_refused_handshake(tmp_path: Path) -> None:
-    path = tmp_path / "unix.socket"
-    thread = _serve(path, 3, {"bad": "403"})
-    paths = [f"/ws?secret={key}" for key in ("a", "bad", "c")]
+def _tracked(conn: Connection) -> tuple[Connection, list[socket.socket]]:
+    """The connection, and the list of every socket it opens (to check they all get closed)."""
     opened: list[socket.socket] = []
-    conn = Connection(str(path))
     original = conn._connect
 
     def tracking_connect() -> socket.socket:
@@ -104,6 +101,14 @@ def test_connect_all_closes_everything_on_a_refused_handshake(tmp_path: Path) ->
         return sock
 
     conn._connect = tracking_connect  # type: ignore[method-assign]
+    return conn, opened
+
+
+def test_connect_all_closes_everything_on_a_refused_handshake(tmp_path: Path) -> None:
+    path = tmp_path / "unix.socket"
+    thread = _serve(path, 3, {"bad": "403"})
+    paths = [f"/ws?secret={key}" for key in ("a", "bad", "c")]
+    conn, opened = _tracked(Connection(str(path)))
     with pytest.raises(ClientError, match="Wrong secret"):
         WebSocket.connect_all(conn, paths)
     assert len(opened) == 3 and all(sock.fileno() == -1 for sock in opened)
@@ -115,16 +120,7 @@ def test_a_handshake_without_the_right_accept_is_refused(tmp_path: Path, answer:
     # RFC 6455 4.1: a 101 that does not prove the server read this request's key fails the connection.
     path = tmp_path / "unix.socket"
     thread = _serve(path, 2, {"bad": answer})
-    opened: list[socket.socket] = []
-    conn = Connection(str(path))
-    original = conn._connect
-
-    def tracking_connect() -> socket.socket:
-        sock = original()
-        opened.append(sock)
-        return sock
-
-    conn._connect = tracking_connect  # type: ignore[method-assign]
+    conn, opened = _tracked(Connection(str(path)))
     with pytest.raises(ClientError, match=f'Websocket handshake for "/ws\\?secret=bad" failed: {error}'):
         WebSocket.connect_all(conn, ["/ws?secret=ok", "/ws?secret=bad"])
     assert len(opened) == 2 and all(sock.fileno() == -1 for sock in opened)
