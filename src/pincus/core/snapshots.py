@@ -255,8 +255,8 @@ class Snapshots:
             self.st.journal.remove(entry)
 
     async def commit_restore(self, rec: InstanceRecord, snap: SnapshotRecord, entry: JournalRecord) -> None:
-        """Swap the staged tree in (resumable), apply the snapshot's config and forget the entry in one
-        transaction; a commit the driver undid falls back to an abort."""
+        """Swap the staged tree in (resumable), then apply the snapshot's config and move the entry to
+        RESTARTING in one transaction; a commit the driver undid falls back to an abort."""
         driver, vol = self.st.driver(rec.pool), self.instances.volume(rec)
         try:
             replaced = await self.st.blocking(driver.commit_restore, vol, vol.snapshot(snap.name), True)
