@@ -12,6 +12,8 @@ import pytest
 
 from pincus.base.errors import InvalidArgument
 from pincus.core import pattern
+from pincus.core.golayout import go_format
+from pincus.core.pongo import render_pattern
 
 UTC = timezone.utc
 T = datetime(2026, 3, 5, 7, 4, 9, 120000, tzinfo=UTC)
@@ -49,7 +51,7 @@ REFERENCE = datetime(2006, 1, 2, 15, 4, 5, tzinfo=ZoneInfo("America/Phoenix"))  
     ],
 )
 def test_go_format(dt: datetime, layout: str, expected: str) -> None:
-    assert pattern.go_format(dt, layout) == expected
+    assert go_format(dt, layout) == expected
 
 
 @pytest.mark.parametrize(
@@ -76,11 +78,11 @@ def test_go_format(dt: datetime, layout: str, expected: str) -> None:
     ],
 )
 def test_render_pattern(template: str, expected: str) -> None:
-    assert pattern.render_pattern(template, T) == expected
+    assert render_pattern(template, T) == expected
 
 
 def test_render_uses_the_zone_of_the_date() -> None:
-    assert pattern.render_pattern("{{ creation_date|date:'15-04 MST' }}", R) == "19-45 CEST"
+    assert render_pattern("{{ creation_date|date:'15-04 MST' }}", R) == "19-45 CEST"
 
 
 @pytest.mark.parametrize(
@@ -105,14 +107,14 @@ def test_render_uses_the_zone_of_the_date() -> None:
 )
 def test_render_refuses_unsupported_syntax(template: str, reason: str) -> None:
     with pytest.raises(InvalidArgument) as err:
-        pattern.render_pattern(template, T)
+        render_pattern(template, T)
     assert reason in str(err.value)
     assert str(err.value).startswith("Invalid snapshot pattern ")
 
 
 def test_render_needs_an_aware_date() -> None:
     with pytest.raises(ValueError):
-        pattern.render_pattern("snap%d", datetime(2026, 1, 1))
+        render_pattern("snap%d", datetime(2026, 1, 1))
 
 
 @pytest.mark.parametrize(
