@@ -131,7 +131,7 @@ def digest(root: Path) -> dict[str, tuple[object, ...]]:
 
 def settle(directory: Path) -> None:
     """Let the filesystem clock tick past every change made so far."""
-    from pincus.storage.drivers._copy import fs_tick_ns
+    from pincus.storage.drivers._fstime import fs_tick_ns
 
     fs_tick_ns(directory)
     time.sleep(0.001)

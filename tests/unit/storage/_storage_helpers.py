@@ -66,7 +66,7 @@ def inodes(root: Path) -> set[tuple[int, int]]:
 
 def settle(directory: Path) -> None:
     """Wait until the filesystem clock moved past now: trust needs a ctime strictly older than a stamp."""
-    from pincus.storage.drivers._copy import fs_now_ns
+    from pincus.storage.drivers._fstime import fs_now_ns
 
     first = fs_now_ns(directory)
     while fs_now_ns(directory) <= first:

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from pincus.storage.drivers import _copy
-from pincus.storage.drivers._copy import Reuse, copy_tree, fs_now_ns, sync_tree
+from pincus.storage.drivers._copy import copy_tree
+from pincus.storage.drivers._fstime import fs_now_ns
 from pincus.storage.drivers._parallel import remove_tree
+from pincus.storage.drivers._reuse import Reuse
+from pincus.storage.drivers._sync import sync_tree
 from tests.unit.storage._storage_helpers import needs_root, needs_rsync, rsync_differences
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pincus.base.errors import Conflict, InsufficientSpace, InvalidArgument, NotFound, StorageError
-from pincus.storage.drivers import _copy
+from pincus.storage.drivers import _copy, _stats
 from pincus.storage.drivers import dir as dir_mod
 from pincus.storage.drivers.base import CONTAINER, IMAGE, Volume
 from pincus.storage.drivers.dir import BASE_MARKER, SNAPSHOT_MARKER, DirDriver
@@ -303,7 +303,7 @@ def test_running_snapshot_freezes_once_and_only_for_the_delta(
     passes: list[tuple[str, bool, float, float]] = []
     real_copy, real_sync = dir_mod.copy_tree, dir_mod.sync_tree
 
-    def copy_pass(*a: object, **k: object) -> _copy.CopyStats:
+    def copy_pass(*a: object, **k: object) -> _stats.CopyStats:
         start = time.monotonic()
         stats = real_copy(*a, **k)  # type: ignore[arg-type]
         passes.append(("copy", freezer.frozen, start, time.monotonic()))
@@ -313,7 +313,7 @@ def test_running_snapshot_freezes_once_and_only_for_the_delta(
         (c1 / "rootfs/etc/empty").unlink()
         return stats
 
-    def delta_pass(*a: object, **k: object) -> _copy.CopyStats:
+    def delta_pass(*a: object, **k: object) -> _stats.CopyStats:
         start = time.monotonic()
         stats = real_sync(*a, **k)  # type: ignore[arg-type]
         passes.append(("sync", freezer.frozen, start, time.monotonic()))

@@ -12,7 +12,7 @@ import pytest
 
 from pincus.storage.drivers import _listing
 from pincus.storage.drivers import _restore as restore_mod
-from pincus.storage.drivers._copy import Reuse
+from pincus.storage.drivers._reuse import Reuse
 from pincus.storage.drivers.base import CONTAINER, Volume
 from pincus.storage.drivers.dir import MARKERS, SNAPSHOT_MARKER, DirDriver
 from tests.unit.storage._storage_helpers import IS_ROOT, build_tree, needs_root, rsync_differences, settle

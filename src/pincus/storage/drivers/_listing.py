@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pincus.storage.drivers._copy import SKIP_XATTRS, _lstat
+from pincus.storage.drivers._fsmeta import SKIP_XATTRS
+from pincus.storage.drivers._paths import lstat_or_none
 
 MANIFEST = ".pincus-listing"
 _HEADER = b"pincus-listing 2\n"
@@ -148,7 +149,7 @@ def same_meta(a: os.stat_result, b: os.stat_result) -> bool:
 
 def verify_other(s: str, lv: str) -> bool:
     """A directory, symlink or special file equals another: metadata, target, device numbers, xattrs."""
-    st, lst = _lstat(s), _lstat(lv)
+    st, lst = lstat_or_none(s), lstat_or_none(lv)
     if st is None or lst is None or stat.S_ISREG(lst.st_mode):
         return False
     if not same_meta(st, lst) or st.st_rdev != lst.st_rdev:
@@ -335,7 +336,7 @@ def _live_split(live: Path, recorded: Listing) -> dict[str, int]:
         path = os.path.join(real, name)
         if rel.startswith((b"-", b"(", b")", b"!", b",")) or os.path.realpath(path) != path:
             continue
-        st = _lstat(path)
+        st = lstat_or_none(path)
         if st is not None and stat.S_ISDIR(st.st_mode):
             split[name] = st.st_ino
     return split

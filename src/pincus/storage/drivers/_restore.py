@@ -3,7 +3,7 @@
 A directory of the live volume can be renamed into the restored tree when its whole subtree
 provably equals the snapshot's: the same names, directory metadata and xattrs, symlinks with the
 same targets, special files with the same numbers, and regular files that ``reusable`` proves
-unchanged (a ctime below the trust time and the same metadata, as ``_copy.reusable`` checks). A rename is O(1) per subtree and
+unchanged (a ctime below the trust time and the same metadata, as ``_reuse.reusable`` checks). A rename is O(1) per subtree and
 keeps the files' ctimes, so the next snapshot can still share them; rsync's restore stats every
 file too, but then rewrites the live tree in place, which a crash leaves half done.
 
@@ -25,9 +25,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pincus.storage.drivers import _listing
-from pincus.storage.drivers._copy import Reuse, _join, _lstat, _under
 from pincus.storage.drivers._listing import same_meta, verify_other, xattrs
 from pincus.storage.drivers._parallel import WorkPool
+from pincus.storage.drivers._paths import join_rel, lstat_or_none, under
+from pincus.storage.drivers._reuse import Reuse
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,10 @@ class _Planner:
 
     def scan(self, rel: str) -> None:
         """Judge one directory's own entries; queue its subdirectories."""
-        sfd = self._open(_under(self.snap, rel))
+        sfd = self._open(under(self.snap, rel))
         if sfd < 0:
-            raise FileNotFoundError(errno.ENOENT, "Snapshot directory is missing", _under(self.snap, rel))
-        lfd = self._open(_under(self.live, rel))
+            raise FileNotFoundError(errno.ENOENT, "Snapshot directory is missing", under(self.snap, rel))
+        lfd = self._open(under(self.live, rel))
         try:
             self._judge(rel, self._entries(sfd, not rel), self._entries(lfd, not rel) if lfd >= 0 else None)
         finally:
@@ -84,7 +85,7 @@ class _Planner:
         subdirs: list[str] = []
         for name, e in source.items():
             if e.is_dir(follow_symlinks=False):  # d_type: no stat
-                child = _join(rel, name)
+                child = join_rel(rel, name)
                 subdirs.append(child)
                 self.pool.submit(self.scan, child)
             elif clean:  # once dirty, the rest of this directory needs no stat
@@ -100,23 +101,23 @@ class _Planner:
                         and st.st_mode == lst.st_mode
                         and st.st_uid == lst.st_uid
                         and st.st_gid == lst.st_gid
-                        and (self.same_base or self._same_inode(_join(rel, name), st))
+                        and (self.same_base or self._same_inode(join_rel(rel, name), st))
                     )
                 else:
                     clean = self._same_other(rel, name)
         if clean and rel:
-            s, lv = _under(self.snap, rel), _under(self.live, rel)
+            s, lv = under(self.snap, rel), under(self.live, rel)
             clean = same_meta(os.lstat(s), os.lstat(lv)) and xattrs(s) == xattrs(lv)
         self.verdicts[rel] = (clean, subdirs)
 
     def _same_inode(self, rel: str, st: os.stat_result) -> bool:
         """The claim is on another snapshot: it proves equality only if it holds this very inode."""
-        known = _lstat(f"{self.reuse.base}/{rel}")
+        known = lstat_or_none(f"{self.reuse.base}/{rel}")
         return known is not None and (known.st_dev, known.st_ino) == (st.st_dev, st.st_ino)
 
     def _same_other(self, rel: str, name: str) -> bool:
         """Symlinks and special files: same metadata, target or device numbers, and xattrs."""
-        return verify_other(f"{_under(self.snap, rel)}/{name}", f"{_under(self.live, rel)}/{name}")
+        return verify_other(f"{under(self.snap, rel)}/{name}", f"{under(self.live, rel)}/{name}")
 
     def maximal_clean(self) -> list[str]:
         """The topmost directories whose whole subtree is equal (the root itself never moves)."""

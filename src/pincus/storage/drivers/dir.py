@@ -1,6 +1,6 @@
 """The dir driver: volumes are plain directories, snapshots are copies.
 
-Faster than Incus's rsync on the same shape: a parallel copy (``_copy``), unchanged files of a
+Faster than Incus's rsync on the same shape: a parallel copy (``_copy``, ``_sync``), unchanged files of a
 new snapshot hard-linked from the previous immutable snapshot, restores that reuse the live
 volume's own unchanged files, a two-pass copy so a running container is frozen only for the
 delta, and parallel deletes. A live volume never shares an inode with a snapshot or an image.
@@ -42,18 +42,14 @@ from pincus.storage.drivers._common import (
     not_found,
     pool_failure,
 )
-from pincus.storage.drivers._copy import (
-    MARGIN_NS,
-    CopyStats,
-    Reuse,
-    copy_tree,
-    fs_now_ns,
-    fs_tick_ns,
-    sync_tree,
-)
+from pincus.storage.drivers._copy import copy_tree
+from pincus.storage.drivers._fstime import MARGIN_NS, fs_now_ns, fs_tick_ns
 from pincus.storage.drivers._listing import ListingError, write_manifest
 from pincus.storage.drivers._parallel import remove_tree
 from pincus.storage.drivers._restore import plan_moves, undo_moves
+from pincus.storage.drivers._reuse import Reuse
+from pincus.storage.drivers._stats import CopyStats
+from pincus.storage.drivers._sync import sync_tree
 from pincus.storage.drivers.base import IMAGE, DriverInfo, Filler, Freezer, Volume
 
 log = logging.getLogger(__name__)
