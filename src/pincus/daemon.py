@@ -17,11 +17,12 @@ from aiohttp import web
 from pincus.api.app import build_app
 from pincus.api.certificates import start_network, stop_network
 from pincus.core.recovery import recover
-from pincus.core.scheduler import Scheduler
 from pincus.core.services import Services
 from pincus.core.state import Paths, State
 from pincus.db.records import ProfileRecord
 from pincus.db.store import Store
+from pincus.replication import Replication
+from pincus.scheduler import Scheduler
 from pincus.startup import AlreadyRunning, DaemonLock, secure_database, secure_directories, secure_pools
 
 log = logging.getLogger("pincusd")
@@ -71,7 +72,8 @@ async def serve(root: Path, group: str) -> None:
     await recover(services)
     for line in services.pools.clean_all() + services.images.clean_leftovers():
         log.warning("storage recovery: %s", line)
-    app = build_app(services)
+    replication = Replication(services)
+    app = build_app(services, replication)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     paths.socket.unlink(missing_ok=True)
@@ -83,6 +85,8 @@ async def serve(root: Path, group: str) -> None:
     await start_network(app, services, runner)
     scheduler = Scheduler(services, state_file=paths.root / "scheduler.last")
     services.snapshots.on_expiry_change = scheduler.poke
+    scheduler.on_minute.append(replication.tick)
+    scheduler.after_snapshot.append(replication.after_snapshot)
     timer = asyncio.get_running_loop().create_task(scheduler.run())
     log.info("pincusd ready on %s", paths.socket)
     stop = asyncio.Event()

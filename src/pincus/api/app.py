@@ -19,17 +19,19 @@ from pincus.api import (
     storage_pools,
 )
 from pincus.api.auth import auth_middleware
-from pincus.api.context import SERVICES
+from pincus.api.context import REPLICATION, SERVICES
 from pincus.api.response import errors_middleware
 from pincus.core.services import Services
+from pincus.replication import Replication
 
 MAX_BODY = 64 << 30  # image uploads
 
 
-def build_app(services: Services) -> web.Application:
-    """The Incus REST API over the given services."""
+def build_app(services: Services, replicator: Replication) -> web.Application:
+    """The Incus REST API over the given services and replication."""
     app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[SERVICES] = services
+    app[REPLICATION] = replicator
     certificates.install(app, services)
     for module in (server, operations, events, instances, instance_snapshot, instance_exec,
                    instance_file, images, storage_pools, profiles, replication):

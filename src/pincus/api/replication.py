@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pincus.api.body import read_body
-from pincus.api.context import svc
+from pincus.api.context import replication_of, svc
 from pincus.api.response import async_op, recursion, sync
 from pincus.api.schema import ReplicationTargetsPost
 from pincus.base.errors import InvalidArgument
@@ -25,7 +25,7 @@ BASE = "/1.0/replication-targets"
 @routes.get(BASE)
 async def targets_get(request: web.Request) -> web.Response:
     """Every replication target."""
-    targets = svc(request).replication.targets.all()
+    targets = replication_of(request).targets.all()
     if recursion(request) >= 1:
         return sync([t.to_api() for t in targets])
     return sync([f"{BASE}/{t.name}" for t in targets])
@@ -38,25 +38,25 @@ async def targets_post(request: web.Request) -> web.Response:
     name, token = req.name or "", req.token or ""
     if not name or not token:
         raise InvalidArgument("A name and a trust token are required")
-    target = await svc(request).replication.add_target(name, token)
+    target = await replication_of(request).add_target(name, token)
     return sync(target.to_api())
 
 
 @routes.delete(BASE + "/{name}")
 async def target_delete(request: web.Request) -> web.Response:
     """Forget a target."""
-    svc(request).replication.targets.delete(request.match_info["name"])
+    replication_of(request).targets.delete(request.match_info["name"])
     return sync({})
 
 
 @routes.post("/1.0/instances/{name}/replicate")
 async def instance_replicate(request: web.Request) -> web.Response:
     """Refresh an instance onto its snapshots.replicate.target now."""
-    s = svc(request)
+    s, replication = svc(request), replication_of(request)
     name = request.match_info["name"]
     s.instances.get(name)
 
     async def body(op: Operation) -> None:
-        await s.replication.replicate(name)
+        await replication.replicate(name)
 
     return async_op(s.st.ops.create(TASK, "Replicating instance", {"instances": [instance_url(name)]}, body))

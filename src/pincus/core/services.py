@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pincus.core.images import Images
 from pincus.core.instances import Instances
 from pincus.core.lifecycle import Lifecycle
 from pincus.core.pools import Pools
-from pincus.core.replication import Replication
 from pincus.core.snapshots import Snapshots
 from pincus.core.state import State
 
@@ -23,7 +22,6 @@ class Services:
     lifecycle: Lifecycle
     snapshots: Snapshots
     pools: Pools
-    replication: Replication = field(init=False)
 
     @classmethod
     def build(cls, st: State) -> Services:
@@ -33,6 +31,4 @@ class Services:
         lifecycle = Lifecycle(st, instances)
         snapshots = Snapshots(st, instances, lifecycle)
         lifecycle.after_start.append(snapshots.startup_snapshot)
-        services = cls(st, images, instances, lifecycle, snapshots, Pools(st))
-        services.replication = Replication(services)
-        return services
+        return cls(st, images, instances, lifecycle, snapshots, Pools(st))

@@ -43,7 +43,7 @@ FINGERPRINTS = ["ab", "0" * 64]  # the fixture adds busybox's
 
 def _routes() -> list[tuple[str, str]]:
     stub = SimpleNamespace(st=SimpleNamespace(paths=SimpleNamespace(root=Path("/nonexistent"))))
-    app = build_app(stub)  # type: ignore[arg-type] - only the router is used
+    app = build_app(stub, stub)  # type: ignore[arg-type] - only the router is used
     return sorted({(r.method, r.resource.canonical) for r in app.router.routes()
                    if r.method != "HEAD" and r.resource is not None})
 

@@ -14,6 +14,7 @@ from pincus.core.services import Services
 from pincus.core.state import Paths, State
 from pincus.db.records import ProfileRecord
 from pincus.db.store import Store
+from pincus.replication import Replication
 from pincus.runtime.fake import FakeRuntime
 from pincus.storage.drivers.fake import FakeDriver
 
@@ -37,6 +38,7 @@ class Api:
 
     client: TestClient
     services: Services
+    replication: Replication
     runtime: FakeRuntime
     driver: FakeDriver
     clock: Clock
@@ -80,10 +82,11 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 
     st.store.create_pool(PoolRecord(name="default", driver="dir"))
     services = Services.build(st)
-    client = TestClient(TestServer(build_app(services)))
+    replication = Replication(services)
+    client = TestClient(TestServer(build_app(services, replication)))
     await client.start_server()
     try:
-        yield Api(client, services, runtime, driver, clock)
+        yield Api(client, services, replication, runtime, driver, clock)
     finally:
         await client.close()
         st.store.close()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pincus.core.scheduler import Scheduler
+from pincus.scheduler import Scheduler
 
 SNAPS = "/1.0/instances/c1/snapshots"
 

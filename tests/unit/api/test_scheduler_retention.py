@@ -9,7 +9,7 @@ import pytest
 
 from pincus.core.prune import apply_prune, plan_prune
 from pincus.core.retention import RetentionPolicy
-from pincus.core.scheduler import Scheduler
+from pincus.scheduler import Scheduler
 
 SNAPS = "/1.0/instances/c1/snapshots"
 EVERY_MINUTE = {"snapshots.schedule": "* * * * *", "snapshots.schedule.stopped": "true",

@@ -9,6 +9,9 @@ Retention (``snapshots.retention.*``, core/prune.py) runs after each scheduled s
 instance, and at the first minute after its policy appears or changes (or after a daemon start).
 Each minute costs one query for instances and one for profiles; an instance's expanded config is
 recomputed only when its row or a profile changed (bench/bench_scheduler.py).
+
+Other services ride on the timer through hooks the daemon wires (replication/ starts its refreshes
+from ``on_minute`` and ``after_snapshot``), so the timer depends on none of them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -78,6 +82,10 @@ class Scheduler:
         self._settings: dict[int, TimerSettings] = {}
         self._profiles: dict[str, dict[str, str]] = {}
         self._profiles_epoch = 0
+        # (previous minute, this minute) at each new minute, after that minute's snapshots
+        self.on_minute: list[Callable[[datetime, datetime], object]] = []
+        # each instance just given a scheduled snapshot
+        self.after_snapshot: list[Callable[[InstanceRecord], object]] = []
 
     def poke(self) -> None:
         """Re-plan now (an expiry or a schedule changed)."""
@@ -133,7 +141,8 @@ class Scheduler:
         if minute > self.last_minute:
             await retry_unsettled(self.s)  # an interrupted change whose recovery failed earlier
             taken = await self.take_due(self.last_minute, minute)
-            self.s.replication.tick(self.last_minute, minute)
+            for hook in self.on_minute:
+                hook(self.last_minute, minute)
             self.last_minute = minute
             self._save_last(minute)
             await self.retention.prune_changed(self.s)
@@ -211,7 +220,8 @@ class Scheduler:
                 except Exception:  # noqa: BLE001 - one instance must not stop the others
                     log.exception('scheduled snapshot of "%s" failed', rec.name)
                     return None
-                self.s.replication.after_snapshot(rec)
+                for after in self.after_snapshot:
+                    after(rec)
                 try:
                     await self.retention.prune(self.s, rec)
                 except Exception:  # noqa: BLE001 - the snapshot was taken; retention retries next time

@@ -24,15 +24,12 @@ from pincus.base.gotime import format_time, local_zone
 from pincus.client.connection import ClientError
 from pincus.client.tls import fetch_certificate
 from pincus.core import schedule
+from pincus.core.services import Services
 from pincus.db.records import InstanceRecord
 from pincus.db.replication import ReplicationTarget, ReplicationTargets
 from pincus.migration.dial import Dialer, pinned_context
 from pincus.migration.source import Source
 from pincus.migration.wire import TransferError, Wire
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pincus.core.services import Services
 
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
