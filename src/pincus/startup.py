@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from pincus.base.errors import Conflict
@@ -48,7 +49,7 @@ class DaemonLock:
             os.fchmod(fd, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_pid(fd)
+            holder = _holder_pid(fd)
             os.close(fd)
             who = f"PID {holder}" if holder else "another process"
             raise AlreadyRunning(f'pincusd is already running on "{self.path.parent}" ({who} holds {self.path})') from None
@@ -64,6 +65,17 @@ class DaemonLock:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _holder_pid(fd: int) -> int:
+    """The PID the lock's holder wrote; a holder that has just taken the lock may not have written it
+    yet, so wait for it a moment (up to a second)."""
+    for _ in range(100):
+        pid = _read_pid(fd)
+        if pid:
+            return pid
+        time.sleep(0.01)
+    return 0
 
 
 def _read_pid(fd: int) -> int:
