@@ -5,6 +5,7 @@ time.Format does, and the regex of every value a layout token can give (to recog
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -121,8 +122,8 @@ def _value(dt: datetime, token: str, digits: int) -> str:
     return _zone(dt, token)
 
 
-def go_format(dt: datetime, layout: str) -> str:
-    """Format an aware datetime with a Go reference-time layout (``2006-01-02 15:04:05``)."""
+def map_layout(layout: str, token_text: Callable[[str, int], str]) -> str:
+    """A Go layout with each reference-time token replaced by ``token_text(token, width)``, the rest kept."""
     out: list[str] = []
     i = 0
     while i < len(layout):
@@ -132,9 +133,14 @@ def go_format(dt: datetime, layout: str) -> str:
             i += 1
             continue
         token, length = found
-        out.append(_value(dt, token, length - 1))
+        out.append(token_text(token, length - 1))
         i += length
     return "".join(out)
+
+
+def go_format(dt: datetime, layout: str) -> str:
+    """Format an aware datetime with a Go reference-time layout (``2006-01-02 15:04:05``)."""
+    return map_layout(layout, lambda token, width: _value(dt, token, width))
 
 
 # Recognising formatted values ------------------------------------------------------------------

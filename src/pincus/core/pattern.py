@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from pincus.base.errors import InvalidArgument
 from pincus.base.gostr import GO_SPACES
-from pincus.core.golayout import token_at, token_regex
+from pincus.core.golayout import map_layout, token_regex
 from pincus.core.names import validate_snapshot_name
 from pincus.core.pongo import DateFormatter, render_once, render_pattern
 
@@ -121,19 +121,12 @@ def _slot_layout(shapes: list[str]) -> DateFormatter:
 
     def fmt(_dt: datetime, layout: str) -> str:
         """The layout with each token replaced by its slot."""
-        out: list[str] = []
-        i = 0
-        while i < len(layout):
-            found = token_at(layout, i)
-            if found is None:
-                out.append(layout[i])
-                i += 1
-                continue
-            token, length = found
-            shapes.append(token_regex(token, length - 1))
-            out.append(f"{_SLOT}{len(shapes) - 1}{_SLOT}")
-            i += length
-        return "".join(out)
+
+        def slot(token: str, width: int) -> str:
+            shapes.append(token_regex(token, width))
+            return f"{_SLOT}{len(shapes) - 1}{_SLOT}"
+
+        return map_layout(layout, slot)
 
     return fmt
 
