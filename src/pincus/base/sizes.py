@@ -9,28 +9,26 @@ _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15, "
 _BIN = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50, "ei": 2**60}
 
 
-def byte_size_iec(value: int, precision: int = 2) -> str:
-    """units.GetByteSizeStringIEC."""
-    if value < 1024:
+def _scaled(value: int, base: int, units: tuple[str, ...], precision: int) -> str:
+    """value in the first unit (of ``base`` steps) that keeps it below one more step."""
+    if value < base:
         return f"{value}B"
     size = float(value)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        size /= 1024
-        if size < 1024:
+    for unit in units:
+        size /= base
+        if size < base:
             return f"{size:.{precision}f}{unit}"
     return f"{size:.{precision}f}EB"
+
+
+def byte_size_iec(value: int, precision: int = 2) -> str:
+    """units.GetByteSizeStringIEC."""
+    return _scaled(value, 1024, ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"), precision)
 
 
 def byte_size(value: int, precision: int = 2) -> str:
     """units.GetByteSizeString (SI units)."""
-    if value < 1000:
-        return f"{value}B"
-    size = float(value)
-    for unit in ("kB", "MB", "GB", "TB", "PB", "EB"):
-        size /= 1000
-        if size < 1000:
-            return f"{size:.{precision}f}{unit}"
-    return f"{size:.{precision}f}EB"
+    return _scaled(value, 1000, ("kB", "MB", "GB", "TB", "PB", "EB"), precision)
 
 
 def parse_size(text: str) -> int:
