@@ -39,6 +39,13 @@ def stamp_new(rec: InstanceRecord, template: str) -> None:
     rec.config["volatile.apply_template"] = template
 
 
+def check_settled(rec: InstanceRecord) -> None:
+    """Refuse a change to an instance whose interrupted change recovery could not settle yet."""
+    if rec.error:
+        raise Conflict(f'Instance "{rec.name}" has an unfinished change that could not be settled '
+                       f"(it is retried at every daemon start and every minute): {rec.error}")
+
+
 def instance_url(name: str) -> str:
     """API path of an instance."""
     return f"/1.0/instances/{name}"
@@ -66,9 +73,8 @@ class Instances:
         (at every daemon start and scheduler tick), except those that pass ``unsettled_ok``."""
         async with self.st.locks.hold(f"instance:{name}"):
             rec = self.get(name)
-            if rec.error and not unsettled_ok:
-                raise Conflict(f'Instance "{name}" has an unfinished change that could not be settled '
-                               f"(it is retried at every daemon start and every minute): {rec.error}")
+            if not unsettled_ok:
+                check_settled(rec)
             yield rec
 
     @asynccontextmanager
@@ -249,8 +255,7 @@ class Instances:
         names.validate_instance_name(new_name)
         async with self.st.locks.hold_all([f"instance:{name}", f"instance:{new_name}"]):  # both names
             rec = self.get(name)
-            if rec.error:
-                raise Conflict(f'Instance "{name}" has an unfinished change that could not be settled: {rec.error}')
+            check_settled(rec)
             if self.is_running(rec):
                 raise InvalidArgument("Renaming of running instance not allowed")
             if self._exists_any(new_name):
