@@ -59,46 +59,40 @@ async def recover(s: Services) -> list[str]:
 
 
 async def settle_journal(s: Services, by_id: dict[int, InstanceRecord] | None = None) -> list[str]:
-    """Settle every journaled change; an instance whose change fails keeps its entry and is marked."""
+    """Settle every journaled change (at daemon start, before anything else runs)."""
     if by_id is None:
         by_id = {r.id: r for r in s.st.store.instances()}
     done: list[str] = []
-    for entry in s.st.journal.pending():
-        inst = by_id.get(entry.instance_id)
-        if inst is None:
-            continue
-        try:
-            line = await _settle(s, inst, entry)
-        except Exception as exc:  # noqa: BLE001 - marked and retried later; the daemon goes on
-            _failed(s, inst, f"settling an interrupted {entry.kind}", exc, done)
-            continue
-        if inst.error:
-            inst.error = ""
-            s.st.store.update_instance(inst)
-        done.append(line)
+    for instance_id in dict.fromkeys(entry.instance_id for entry in s.st.journal.pending()):
+        if instance_id in by_id:
+            done += await _settle_instance(s, by_id[instance_id])
     return done
 
 
 async def retry_unsettled(s: Services) -> list[str]:
     """At a scheduler tick: try again the changes that recovery could not settle before."""
-    marked = {r.id: r for r in s.st.store.instances() if r.error}
-    if not marked:
-        return []
     done: list[str] = []
-    for rec in marked.values():
+    for rec in [r for r in s.st.store.instances() if r.error]:
         async with s.instances.changing(rec.name, unsettled_ok=True) as fresh:
-            entries = s.st.journal.of_instance(fresh.id)
-            for entry in entries:
-                try:
-                    done.append(await _settle(s, fresh, entry))
-                except Exception as exc:  # noqa: BLE001
-                    _failed(s, fresh, f"settling an interrupted {entry.kind}", exc, done)
-                    break
-            else:
-                fresh.error = ""
-                s.st.store.update_instance(fresh)
+            done += await _settle_instance(s, fresh)
     for line in done:
         log.warning("recovery: %s", line)
+    return done
+
+
+async def _settle_instance(s: Services, inst: InstanceRecord) -> list[str]:
+    """Settle an instance's journaled changes in order; the first that fails stops it and marks the
+    instance (retried later), else its mark goes."""
+    done: list[str] = []
+    for entry in s.st.journal.of_instance(inst.id):
+        try:
+            done.append(await _settle(s, inst, entry))
+        except Exception as exc:  # noqa: BLE001 - marked and retried later; the daemon goes on
+            _failed(s, inst, f"settling an interrupted {entry.kind}", exc, done)
+            return done
+    if inst.error:
+        inst.error = ""
+        s.st.store.update_instance(inst)
     return done
 
 
