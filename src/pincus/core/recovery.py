@@ -72,7 +72,7 @@ async def settle_journal(s: Services, by_id: dict[int, InstanceRecord] | None = 
 async def retry_unsettled(s: Services) -> list[str]:
     """At a scheduler tick: try again the changes that recovery could not settle before."""
     done: list[str] = []
-    for rec in [r for r in s.st.store.instances() if r.error]:
+    for rec in s.st.store.unsettled_instances():
         async with s.instances.changing(rec.name, unsettled_ok=True) as fresh:
             done += await _settle_instance(s, fresh)
     for line in done:

@@ -279,6 +279,10 @@ class Store:
         return [tuple(r) for r in self.conn.execute(
             "SELECT id, name, config, profiles FROM instances WHERE pending = 0 ORDER BY name")]
 
+    def unsettled_instances(self) -> list[InstanceRecord]:
+        """Ready instances whose interrupted change recovery could not settle (polled every minute)."""
+        return self._all(InstanceRecord, "SELECT * FROM instances WHERE pending = 0 AND error != '' ORDER BY name")
+
     def instance_names(self) -> list[str]:
         """Names of the ready instances, sorted."""
         return [r[0] for r in self.conn.execute("SELECT name FROM instances WHERE pending = 0 ORDER BY name")]
